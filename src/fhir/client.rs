@@ -1,0 +1,192 @@
+//! The HTTP transport for FHIR steps, on reqwest with one pooled client per run.
+
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+/// A request after templating: exactly what goes on the wire.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// A response as received. Header names are lower-case; repeated headers stay separate entries.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+impl HttpResponse {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why an exchange produced no response. These are outcomes of a step, never crashes.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TransportError {
+    #[error("connection refused or unreachable: {0}")]
+    Connect(String),
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    #[error("connection closed or reset by the server: {0}")]
+    Reset(String),
+    #[error("bad request: {0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl TransportError {
+    /// A stable short name for reports and error counts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransportError::Connect(_) => "connect",
+            TransportError::Timeout(_) => "timeout",
+            TransportError::Reset(_) => "reset",
+            TransportError::InvalidRequest(_) => "invalid_request",
+            TransportError::Other(_) => "transport",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FhirClient {
+    client: reqwest::Client,
+    base: Url,
+    timeout: Duration,
+}
+
+impl FhirClient {
+    pub fn new(base: Url, timeout: Duration) -> Result<Self, TransportError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("emr-harness/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| TransportError::Other(e.to_string()))?;
+        Ok(FhirClient {
+            client,
+            base,
+            timeout,
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// The absolute URL for a scenario path: relative paths hang off the base URL (its path kept),
+    /// absolute URLs (such as a captured `next` link) are used as they are.
+    pub fn url_for(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            return path.to_string();
+        }
+        let base = self.base.as_str().trim_end_matches('/');
+        if path.is_empty() || path == "/" {
+            base.to_string()
+        } else if path.starts_with('/') {
+            format!("{base}{path}")
+        } else {
+            format!("{base}/{path}")
+        }
+    }
+
+    pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|e| TransportError::InvalidRequest(e.to_string()))?;
+        let mut builder = self.client.request(method, &req.url);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        if let Some(body) = &req.body {
+            builder = builder.body(body.clone());
+        }
+        let request = builder
+            .build()
+            .map_err(|e| TransportError::InvalidRequest(e.to_string()))?;
+        let started = Instant::now();
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response.bytes().await.map_err(|e| self.classify(e))?.to_vec();
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    fn classify(&self, e: reqwest::Error) -> TransportError {
+        let chain = error_chain(&e);
+        if e.is_timeout() {
+            TransportError::Timeout(self.timeout)
+        } else if e.is_connect() {
+            TransportError::Connect(chain)
+        } else if e.is_builder() {
+            TransportError::InvalidRequest(chain)
+        } else if e.is_body() || e.is_decode() || e.is_request() {
+            TransportError::Reset(chain)
+        } else {
+            TransportError::Other(chain)
+        }
+    }
+}
+
+/// The error and its causes on one line: reqwest's top-level message alone rarely says enough.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_joining_keeps_the_base_path() {
+        let c = FhirClient::new(
+            Url::parse("http://h:1/fhir/").unwrap(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(c.url_for("/Patient?x=1"), "http://h:1/fhir/Patient?x=1");
+        assert_eq!(c.url_for("Patient"), "http://h:1/fhir/Patient");
+        assert_eq!(c.url_for(""), "http://h:1/fhir");
+        assert_eq!(c.url_for("/"), "http://h:1/fhir");
+        assert_eq!(c.url_for("http://o/x"), "http://o/x");
+    }
+}

@@ -1,0 +1,11 @@
+//! FHIR R4 over REST: the HTTP transport and resource validation with fhir-sdk's typed model.
+
+pub mod client;
+mod resource_types;
+pub mod validate;
+
+pub use client::{FhirClient, HttpRequest, HttpResponse, TransportError};
+pub use resource_types::RESOURCE_TYPES;
+
+/// The media type FHIR R4 JSON travels as.
+pub const FHIR_JSON: &str = "application/fhir+json";

@@ -1,0 +1,373 @@
+//! The command line: parse arguments, call the library, map the outcome to an exit code.
+//! Exit codes: 0 all passed · 1 a check failed · 2 bad usage or scenario file · 3 target unreachable.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use emr_harness::check::review;
+use emr_harness::check::snapshot::{SnapshotMode, SnapshotStore};
+use emr_harness::fhir::FhirClient;
+use emr_harness::report::{self, model::ErrorKind, Format};
+use emr_harness::run::{RunOptions, Runner};
+use emr_harness::sandbox::{self, Faults, SandboxConfig};
+use emr_harness::scenario::{load_paths, LoadOptions};
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_UNREACHABLE: u8 = 3;
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Parser)]
+#[command(name = "emr-harness", version, about = "Conformance and load-testing harness for EMR integration endpoints (FHIR R4 REST, HL7 v2 over MLLP)")]
+struct Cli {
+    /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay scenarios against a FHIR target (the embedded sandbox when no --target is given).
+    Run(RunArgs),
+    /// Accept or reject pending snapshots (`.snap.new`) in the golden folder.
+    Review(ReviewArgs),
+    /// Run the embedded sandbox EMR in the foreground.
+    Sandbox(SandboxArgs),
+    /// Load and validate scenario files without sending anything.
+    Lint(LintArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Scenario files or folders (searched recursively for .yaml/.yml).
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// FHIR base URL, e.g. https://emr-test.example/fhir. Without it, an in-process sandbox is used.
+    #[arg(long, env = "EMR_HARNESS_TARGET")]
+    target: Option<url::Url>,
+    /// Per-request timeout.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Seed for generated test data (printed in every report, so a run can be reproduced).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Define or override a variable: --var mrn=MRN123 (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// Folder of golden files.
+    #[arg(long, default_value = "golden")]
+    golden: PathBuf,
+    /// Write changed or missing golden files directly instead of `.snap.new` for review.
+    #[arg(long)]
+    update: bool,
+    /// Report formats to write into --out-dir (the table is always printed unless --quiet).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    format: Vec<Format>,
+    /// Folder for report files.
+    #[arg(long, default_value = "reports")]
+    out_dir: PathBuf,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+#[derive(Args)]
+struct ReviewArgs {
+    #[arg(long, default_value = "golden")]
+    golden: PathBuf,
+    /// Accept every pending snapshot without asking.
+    #[arg(long, conflicts_with = "reject_all")]
+    accept_all: bool,
+    /// Reject (delete) every pending snapshot without asking.
+    #[arg(long)]
+    reject_all: bool,
+}
+
+#[derive(Args)]
+struct SandboxArgs {
+    /// Address to bind. Loopback by default: the sandbox holds test data and has no auth.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: std::net::SocketAddr,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+/// Fault injection for the sandbox (also for the in-process sandbox of `run`).
+#[derive(Args, Clone)]
+struct FaultArgs {
+    /// Add this latency to every response (e.g. 50ms).
+    #[arg(long = "fault-latency", value_parser = humantime::parse_duration)]
+    latency: Option<Duration>,
+    /// Fraction (0..1) of requests answered 500 with an OperationOutcome.
+    #[arg(long = "fault-error-rate", default_value_t = 0.0)]
+    error_rate: f64,
+    /// Fraction (0..1) of connections dropped mid-response.
+    #[arg(long = "fault-drop-rate", default_value_t = 0.0)]
+    drop_rate: f64,
+    /// Fraction (0..1) of responses with a truncated (invalid) JSON body.
+    #[arg(long = "fault-malformed-rate", default_value_t = 0.0)]
+    malformed_rate: f64,
+    /// Fraction (0..1) of responses sent as text/html.
+    #[arg(long = "fault-wrong-content-type-rate", default_value_t = 0.0)]
+    wrong_content_type_rate: f64,
+}
+
+impl FaultArgs {
+    fn faults(&self) -> Faults {
+        Faults {
+            latency: self.latency.unwrap_or_default(),
+            error_rate: self.error_rate,
+            drop_rate: self.drop_rate,
+            malformed_rate: self.malformed_rate,
+            wrong_content_type_rate: self.wrong_content_type_rate,
+        }
+    }
+}
+
+#[derive(Args)]
+struct LintArgs {
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    if k.is_empty() {
+        return Err(format!("`{s}` has an empty name"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Review(args) => review_cmd(args),
+            Command::Sandbox(args) => sandbox_cmd(args).await,
+            Command::Lint(args) => lint(args),
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .try_init();
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+fn print_scenario_errors(errors: &[emr_harness::scenario::ScenarioError]) {
+    let mut err = anstream::stderr();
+    for e in errors {
+        let _ = writeln!(err, "error: {e}\n");
+    }
+    let _ = writeln!(err, "{} problem(s) in scenario files; nothing was sent.", errors.len());
+}
+
+fn lint(args: LintArgs) -> anyhow::Result<u8> {
+    match load_paths(&args.paths, &LoadOptions::default()) {
+        Ok(s) => {
+            let steps: usize = s.iter().map(|s| s.steps.len()).sum();
+            println!("{} scenario(s), {steps} step(s): OK", s.len());
+            Ok(0)
+        }
+        Err(errors) => {
+            print_scenario_errors(&errors);
+            Ok(EXIT_USAGE)
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let ci = in_ci();
+    if ci && args.update {
+        anyhow::bail!("--update writes golden files, which CI=true forbids; run it locally");
+    }
+    let opts = LoadOptions {
+        var_overrides: args.vars.iter().cloned().collect(),
+    };
+    let scenarios = match load_paths(&args.paths, &opts) {
+        Ok(s) => s,
+        Err(errors) => {
+            print_scenario_errors(&errors);
+            return Ok(EXIT_USAGE);
+        }
+    };
+
+    // No target: serve the scenarios from an in-process sandbox EMR, so the examples need no setup.
+    let faults = args.faults.faults();
+    let (sandbox, target) = match &args.target {
+        Some(t) => {
+            if faults.any() {
+                anyhow::bail!("--fault-* options apply to the built-in sandbox; drop them or drop --target");
+            }
+            (None, t.clone())
+        }
+        None => {
+            let sb = sandbox::start(SandboxConfig {
+                faults,
+                ..SandboxConfig::default()
+            })
+            .await
+            .context("starting the sandbox EMR")?;
+            let url = url::Url::parse(&sb.base_url).context("sandbox URL")?;
+            (Some(sb), url)
+        }
+    };
+
+    let client = FhirClient::new(target, args.timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let seed = args.seed.unwrap_or_else(rand_seed);
+    let mode = if ci {
+        SnapshotMode::Ci
+    } else if args.update {
+        SnapshotMode::Update
+    } else {
+        SnapshotMode::Review
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: finishing the report (Ctrl-C again to quit at once)");
+            let _ = stop_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    });
+    let runner = Runner::new(
+        client,
+        RunOptions {
+            timeout: args.timeout,
+            seed,
+            snapshots: SnapshotStore {
+                dir: args.golden.clone(),
+                mode,
+            },
+        },
+        stop_rx,
+    );
+    let report = runner.run_all(&scenarios).await;
+    if let Some(sb) = sandbox {
+        sb.stop().await;
+    }
+
+    if !args.quiet {
+        let mut out = anstream::stdout();
+        let _ = write!(out, "{}", report::table::render(&report, true));
+    }
+    let written = report::write_files(&report, &args.format, &args.out_dir)
+        .with_context(|| format!("writing reports into {}", args.out_dir.display()))?;
+    if !args.quiet {
+        for p in written {
+            println!("report: {}", p.display());
+        }
+    }
+
+    let kinds: Vec<ErrorKind> = report.errors().map(|e| e.kind).collect();
+    Ok(if kinds.contains(&ErrorKind::Scenario) {
+        EXIT_USAGE
+    } else if kinds.contains(&ErrorKind::Connect) {
+        EXIT_UNREACHABLE
+    } else if report.partial {
+        EXIT_INTERRUPTED
+    } else if report.all_passed() {
+        0
+    } else {
+        EXIT_FAILED
+    })
+}
+
+fn rand_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+fn review_cmd(args: ReviewArgs) -> anyhow::Result<u8> {
+    let pending = review::find_pending(&args.golden)
+        .with_context(|| format!("reading {}", args.golden.display()))?;
+    if pending.is_empty() {
+        println!("no pending snapshots in {}", args.golden.display());
+        return Ok(0);
+    }
+    if args.accept_all || args.reject_all {
+        let decision = if args.accept_all { review::Decision::Accept } else { review::Decision::Reject };
+        for p in &pending {
+            review::apply(p, decision).with_context(|| format!("applying to {}", p.pending.display()))?;
+            println!("{} {}", if args.accept_all { "accepted" } else { "rejected" }, p.golden.display());
+        }
+        return Ok(0);
+    }
+    if !std::io::stdin().is_terminal() {
+        // Like cargo-insta: never guess a decision without a person at the keyboard.
+        println!("{} pending snapshot(s):", pending.len());
+        for p in &pending {
+            println!("  {}", p.pending.display());
+        }
+        println!("run `emr-harness review` in a terminal, or `emr-harness review --accept-all` / `--reject-all`");
+        return Ok(EXIT_FAILED);
+    }
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut out = anstream::stdout();
+    let (a, r, s) = review::interactive(&pending, &mut input, &mut out, true)?;
+    println!("\naccepted {a}, rejected {r}, skipped {s}");
+    Ok(if s > 0 { EXIT_FAILED } else { 0 })
+}
+
+async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
+    if !args.bind.ip().is_loopback() {
+        eprintln!("warning: binding {} exposes the sandbox (no auth, test data) beyond this machine", args.bind);
+    }
+    let sb = sandbox::start(SandboxConfig {
+        bind: args.bind,
+        faults: args.faults.faults(),
+        ..SandboxConfig::default()
+    })
+    .await
+    .with_context(|| format!("binding {}", args.bind))?;
+    println!("sandbox EMR: FHIR R4 base {}", sb.base_url);
+    println!("press Ctrl-C to stop");
+    let _ = std::io::stdout().flush();
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    sb.stop().await;
+    Ok(0)
+}

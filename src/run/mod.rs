@@ -1,0 +1,380 @@
+//! The step executor: scenario → rendered request → transport → checks → outcome.
+//!
+//! Data flows one way. Nothing here returns early on a failed check or a broken connection: each
+//! becomes part of the result tree, and the next step runs. A step whose input depends on a capture
+//! that failed is skipped with the reason, rather than sent with a hole in it.
+
+pub mod capture;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use tokio::sync::watch;
+
+use crate::check::redact::Redactor;
+use crate::check::snapshot::{render_response, SnapshotKey, SnapshotStore};
+use crate::check::{self, render_json, Body as ParsedBody};
+use crate::fhir::{FhirClient, HttpRequest, HttpResponse, TransportError, FHIR_JSON};
+use crate::report::model::{
+    ErrorKind, RequestSummary, ResponseSummary, RunReport, ScenarioResult, Status, StepError,
+    StepResult, SCHEMA,
+};
+use crate::scenario::model::SnapshotName;
+use crate::scenario::template::{Generators, RenderContext, Templates};
+use crate::scenario::{Body, FhirRequest, Request, Scenario, Step};
+
+pub struct RunOptions {
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Seed of generated data; each scenario derives its own from this and its name.
+    pub seed: u64,
+    pub snapshots: SnapshotStore,
+}
+
+pub struct Runner {
+    client: FhirClient,
+    templates: Templates,
+    opts: RunOptions,
+    interrupt: watch::Receiver<bool>,
+}
+
+impl Runner {
+    /// `interrupt` turns true on Ctrl-C: in-flight requests are abandoned, the rest skipped.
+    pub fn new(client: FhirClient, opts: RunOptions, interrupt: watch::Receiver<bool>) -> Self {
+        Runner {
+            client,
+            templates: Templates::default(),
+            opts,
+            interrupt,
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        *self.interrupt.borrow()
+    }
+
+    pub async fn run_all(&self, scenarios: &[Scenario]) -> RunReport {
+        let started_at = chrono::Utc::now();
+        let started = Instant::now();
+        let mut results = Vec::new();
+        for s in scenarios {
+            let r = self.run_scenario(s).await;
+            tracing::info!(scenario = %s.name, status = r.status.as_str(), "scenario finished");
+            results.push(r);
+        }
+        RunReport {
+            schema: SCHEMA.to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            duration_ms: ms(started.elapsed()),
+            target: self.client.base().to_string(),
+            seed: self.opts.seed,
+            partial: self.interrupted(),
+            summary: RunReport::summarize(&results),
+            scenarios: results,
+        }
+    }
+
+    pub async fn run_scenario(&self, s: &Scenario) -> ScenarioResult {
+        let started = Instant::now();
+        let generators = Arc::new(Generators::new(scenario_seed(self.opts.seed, &s.name)));
+        let mut state = ScenarioState {
+            vars: IndexMap::new(),
+            derived: Vec::new(),
+            captured: Vec::new(),
+            failed_captures: HashMap::new(),
+            generators,
+        };
+        let mut result = ScenarioResult {
+            name: s.name.clone(),
+            file: s.path.display().to_string(),
+            status: Status::Passed,
+            duration_ms: 0.0,
+            error: None,
+            steps: Vec::new(),
+        };
+        for (name, template) in &s.vars {
+            match self.templates.render(template, &state.context()) {
+                Ok(v) => {
+                    if template.contains("{{") {
+                        state.derived.push((name.clone(), v.clone()));
+                    }
+                    state.vars.insert(name.clone(), v);
+                }
+                Err(e) => {
+                    result.error = Some(StepError {
+                        kind: ErrorKind::Scenario,
+                        message: format!("var `{name}`: {e}"),
+                        field: Some(format!("vars.{name}")),
+                    });
+                    result.status = Status::Error;
+                    result.duration_ms = ms(started.elapsed());
+                    return result;
+                }
+            }
+        }
+        for step in &s.steps {
+            let r = self.run_step(s, step, &mut state).await;
+            tracing::debug!(step = %step.name, status = r.status.as_str(), "step finished");
+            result.status = result.status.max(r.status);
+            result.steps.push(r);
+        }
+        // A scenario of only skipped steps did not pass.
+        if result.steps.iter().all(|st| st.status == Status::Skipped) && !result.steps.is_empty() {
+            result.status = Status::Skipped;
+        }
+        result.duration_ms = ms(started.elapsed());
+        result
+    }
+
+    async fn run_step(&self, s: &Scenario, step: &Step, state: &mut ScenarioState) -> StepResult {
+        let mut out = StepResult {
+            name: step.name.clone(),
+            kind: step.request.kind().to_string(),
+            line: step.line,
+            status: Status::Passed,
+            duration_ms: 0.0,
+            request: None,
+            response: None,
+            checks: Vec::new(),
+            error: None,
+        };
+        if self.interrupted() {
+            out.status = Status::Skipped;
+            out.error = Some(error(ErrorKind::Interrupted, "the run was interrupted before this step", None));
+            return out;
+        }
+        let Request::Fhir(req) = &step.request;
+        if let Some((var, from)) = self.blocked_by(req, state) {
+            out.status = Status::Skipped;
+            out.error = Some(error(
+                ErrorKind::Scenario,
+                format!("needs `{var}`, which step `{from}` did not capture"),
+                None,
+            ));
+            return out;
+        }
+        let ctx = state.context();
+        let render = |t: &str| self.templates.render(t, &ctx).map_err(|e| e.0);
+        let http = match self.prepare(req, &render) {
+            Ok(h) => h,
+            Err((field, e)) => {
+                out.status = Status::Error;
+                out.error = Some(error(ErrorKind::Scenario, e, Some(field)));
+                return out;
+            }
+        };
+        let redactor = state.redactor(self.client.base().as_str(), s);
+        out.request = Some(RequestSummary {
+            method: http.method.clone(),
+            url: redactor.hide_secrets(&http.url),
+        });
+
+        let started = Instant::now();
+        let mut interrupt = self.interrupt.clone();
+        let sent = tokio::select! {
+            r = self.client.send(&http) => Some(r),
+            _ = interrupt.wait_for(|stop| *stop) => None,
+        };
+        out.duration_ms = ms(started.elapsed());
+        let resp = match sent {
+            None => {
+                out.status = Status::Skipped;
+                out.error = Some(error(ErrorKind::Interrupted, "interrupted while waiting for the response", None));
+                return out;
+            }
+            Some(Err(e)) => {
+                out.status = Status::Error;
+                out.error = Some(error(transport_kind(&e), redactor.hide_secrets(&e.to_string()), None));
+                self.mark_captures_failed(step, state);
+                return out;
+            }
+            Some(Ok(r)) => r,
+        };
+        out.response = Some(ResponseSummary {
+            status: resp.status,
+            content_type: resp.header("content-type").map(str::to_string),
+            bytes: resp.body.len(),
+        });
+
+        let body = ParsedBody::parse(&resp);
+        out.checks = check::evaluate(&step.expect, &resp, &body, &render);
+        if let Some(snap) = &step.expect.snapshot {
+            if let Some(name) = snapshot_name(snap, step) {
+                out.checks.push(self.snapshot(s, step, &name, &resp, &redactor));
+            }
+        }
+        if out.checks.iter().any(|c| !c.passed) {
+            out.status = Status::Failed;
+        }
+        for c in &mut out.checks {
+            c.actual = redactor.hide_secrets(&c.actual);
+            c.expected = redactor.hide_secrets(&c.expected);
+        }
+
+        for (name, capture) in &step.capture {
+            match capture::apply(&capture::rule(capture), &resp, &body) {
+                Ok(v) => {
+                    state.captured.push((name.clone(), v.clone()));
+                    state.vars.insert(name.clone(), v);
+                }
+                Err(e) => {
+                    state.failed_captures.insert(name.clone(), step.name.clone());
+                    if out.error.is_none() {
+                        out.status = Status::Error;
+                        out.error = Some(error(
+                            ErrorKind::Scenario,
+                            format!("capture `{name}`: {e}"),
+                            Some(format!("capture.{name}")),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn snapshot(&self, s: &Scenario, step: &Step, name: &str, resp: &HttpResponse, redactor: &Redactor) -> crate::report::model::CheckResult {
+        let content = render_response(resp, &s.snapshot_headers, redactor);
+        self.opts.snapshots.check(
+            &SnapshotKey {
+                scenario: &s.name,
+                scenario_file: &s.path,
+                step: &step.name,
+                name,
+            },
+            &content,
+        )
+    }
+
+    /// The first variable this request needs that an earlier capture failed to provide.
+    fn blocked_by(&self, req: &FhirRequest, state: &ScenarioState) -> Option<(String, String)> {
+        if state.failed_captures.is_empty() {
+            return None;
+        }
+        let mut texts: Vec<String> = vec![req.path.clone()];
+        texts.extend(req.headers.values().cloned());
+        match &req.body {
+            Some(Body::Text(t)) => texts.push(t.clone()),
+            Some(Body::Json(v)) => texts.extend(crate::scenario::load::string_leaves(v)),
+            None => {}
+        }
+        for t in texts {
+            for var in self.templates.referenced_variables(&t).unwrap_or_default() {
+                let top = var.split('.').next().unwrap_or(&var).to_string();
+                if let Some(from) = state.failed_captures.get(&top) {
+                    return Some((top, from.clone()));
+                }
+            }
+        }
+        None
+    }
+
+    fn mark_captures_failed(&self, step: &Step, state: &mut ScenarioState) {
+        for name in step.capture.keys() {
+            state.failed_captures.insert(name.clone(), step.name.clone());
+        }
+    }
+
+    /// Renders a FHIR request; on failure says which field's template failed.
+    fn prepare(&self, req: &FhirRequest, render: &dyn Fn(&str) -> Result<String, String>) -> Result<HttpRequest, (String, String)> {
+        let path = render(&req.path).map_err(|e| ("fhir.path".to_string(), e))?;
+        let mut headers = Vec::new();
+        for (k, v) in &req.headers {
+            headers.push((k.clone(), render(v).map_err(|e| (format!("fhir.headers.{k}"), e))?));
+        }
+        let has = |headers: &Vec<(String, String)>, name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        if !has(&headers, "accept") {
+            headers.push(("Accept".into(), FHIR_JSON.into()));
+        }
+        let body = match &req.body {
+            None => None,
+            Some(Body::Text(t)) => Some(render(t).map_err(|e| ("fhir.body".to_string(), e))?.into_bytes()),
+            Some(Body::Json(v)) => {
+                let rendered = render_json(v, render).map_err(|e| ("fhir.body".to_string(), e))?;
+                Some(serde_json::to_vec(&rendered).map_err(|e| ("fhir.body".to_string(), e.to_string()))?)
+            }
+        };
+        if body.is_some() && !has(&headers, "content-type") {
+            headers.push(("Content-Type".into(), FHIR_JSON.into()));
+        }
+        Ok(HttpRequest {
+            method: req.method.clone(),
+            url: self.client.url_for(&path),
+            headers,
+            body,
+        })
+    }
+}
+
+/// What one scenario run has learnt so far.
+struct ScenarioState {
+    vars: IndexMap<String, String>,
+    /// Vars whose value was computed from a template (generated data), for snapshot redaction.
+    derived: Vec<(String, String)>,
+    captured: Vec<(String, String)>,
+    /// capture name → step that failed to provide it.
+    failed_captures: HashMap<String, String>,
+    generators: Arc<Generators>,
+}
+
+impl ScenarioState {
+    fn context(&self) -> RenderContext {
+        RenderContext {
+            vars: Arc::new(self.vars.clone()),
+            generators: self.generators.clone(),
+        }
+    }
+
+    fn redactor(&self, base: &str, s: &Scenario) -> Redactor {
+        let (generated, secrets) = self.generators.generated();
+        // Short captured values (a version "1", a total) are too likely to collide with content.
+        let captured = self.captured.iter().filter(|(_, v)| v.len() >= 6).cloned();
+        Redactor::new(base, &s.redact)
+            .with_secrets(secrets)
+            .with_generated(self.derived.iter().cloned().chain(captured).chain(generated))
+    }
+}
+
+fn snapshot_name(s: &SnapshotName, step: &Step) -> Option<String> {
+    match s {
+        SnapshotName::Name(n) => Some(n.clone()),
+        SnapshotName::Flag(true) => Some(crate::scenario::load::slug(&step.name)),
+        SnapshotName::Flag(false) => None,
+    }
+}
+
+fn error(kind: ErrorKind, message: impl Into<String>, field: Option<String>) -> StepError {
+    StepError {
+        kind,
+        message: message.into(),
+        field,
+    }
+}
+
+fn transport_kind(e: &TransportError) -> ErrorKind {
+    match e {
+        TransportError::Connect(_) => ErrorKind::Connect,
+        TransportError::Timeout(_) => ErrorKind::Timeout,
+        TransportError::Reset(_) => ErrorKind::Reset,
+        TransportError::InvalidRequest(_) => ErrorKind::Scenario,
+        TransportError::Other(_) => ErrorKind::Transport,
+    }
+}
+
+/// Each scenario gets its own stream of generated data, stable for a given run seed.
+fn scenario_seed(seed: u64, name: &str) -> u64 {
+    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+    let mut h: u64 = 0xcbf29ce484222325 ^ seed;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,79 @@
+//! Fault injection for the sandbox: added latency, error responses, dropped connections and
+//! malformed bodies, each at a rate. For demos, and for testing that the harness reports a
+//! misbehaving server as failures rather than crashing or hanging.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngExt;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Added to every response.
+    pub latency: Duration,
+    /// Fraction of requests answered 500 with an OperationOutcome.
+    pub error_rate: f64,
+    /// Fraction of requests whose connection is dropped mid-response.
+    pub drop_rate: f64,
+    /// Fraction of responses whose JSON body is cut short (invalid JSON).
+    pub malformed_rate: f64,
+    /// Fraction of responses sent as `text/html` instead of FHIR JSON.
+    pub wrong_content_type_rate: f64,
+}
+
+impl Faults {
+    pub fn any(&self) -> bool {
+        *self != Faults::default()
+    }
+}
+
+fn hit(rate: f64) -> bool {
+    rate > 0.0 && (rate >= 1.0 || rand::rng().random_bool(rate.clamp(0.0, 1.0)))
+}
+
+pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> Response {
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    if hit(faults.error_rate) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, crate::sandbox::fhir_api::CONTENT_TYPE)],
+            super::fhir_api::outcome_json("exception", "injected fault: server error"),
+        )
+            .into_response();
+    }
+    if hit(faults.drop_rate) {
+        // A body stream that fails makes hyper abort the connection after the headers.
+        let stream = futures_util::stream::once(async {
+            Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected fault: connection dropped",
+            ))
+        });
+        let mut resp = Response::new(Body::from_stream(stream));
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/fhir+json"));
+        return resp;
+    }
+    let resp = next.run(req).await;
+    if hit(faults.malformed_rate) {
+        let (mut parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+        let cut = bytes.slice(..bytes.len() / 2);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::from(cut));
+    }
+    if hit(faults.wrong_content_type_rate) {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<html><body>Service temporarily unavailable</body></html>",
+        )
+            .into_response();
+    }
+    resp
+}

@@ -1,0 +1,117 @@
+//! The embedded sandbox EMR: an in-memory FHIR R4 server on axum, bound to 127.0.0.1 by default.
+//! `emr-harness run` starts one in-process when no `--target` is given; `emr-harness sandbox` runs
+//! one in the foreground for other tools. Fault injection (`fault`) makes it misbehave on purpose.
+
+pub mod capability;
+pub mod fault;
+pub mod fhir_api;
+pub mod search;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use fault::Faults;
+use fhir_api::AppState;
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub bind: SocketAddr,
+    pub faults: Faults,
+    /// Search page size when the client gives no `_count`.
+    pub page_size: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            faults: Faults::default(),
+            page_size: 10,
+        }
+    }
+}
+
+/// A sandbox serving in the background; dropping it (or `stop`) shuts it down.
+pub struct RunningSandbox {
+    pub addr: SocketAddr,
+    /// The FHIR base URL, e.g. `http://127.0.0.1:39201/fhir`.
+    pub base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningSandbox {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn router(state: Arc<AppState>, faults: Faults) -> Router {
+    use fhir_api::*;
+    let api = Router::new()
+        .route("/metadata", get(metadata))
+        .route("/", post(transaction))
+        .route("/{rtype}", get(search_type).post(create))
+        .route("/{rtype}/_history", get(history_type))
+        .route("/{rtype}/{id}", get(read).put(update).delete(delete))
+        .route("/{rtype}/{id}/_history", get(history_instance))
+        .route("/{rtype}/{id}/_history/{vid}", get(vread))
+        .fallback(not_found)
+        .with_state(state.clone());
+    let app = Router::new()
+        .route("/fhir/", post(transaction).with_state(state.clone()))
+        .nest("/fhir", api)
+        .fallback(not_found);
+    if faults.any() {
+        app.layer(axum::middleware::from_fn_with_state(faults, fault::inject))
+    } else {
+        app
+    }
+}
+
+pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
+    let listener = TcpListener::bind(config.bind).await?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}/fhir");
+    let state = Arc::new(AppState {
+        store: RwLock::new(store::Store::default()),
+        base_url: base_url.clone(),
+        default_page_size: config.page_size.max(1),
+    });
+    let app = router(state, config.faults);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "sandbox server stopped");
+        }
+    });
+    tracing::info!(%base_url, "sandbox EMR listening");
+    Ok(RunningSandbox {
+        addr,
+        base_url,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}

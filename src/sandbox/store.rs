@@ -1,0 +1,162 @@
+//! The sandbox's in-memory, versioned resource store. Every write is a new version; a delete is a
+//! version without content (so a read after delete can answer 410 Gone, not 404).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub version_id: u64,
+    pub last_updated: DateTime<Utc>,
+    /// `None` for a delete.
+    pub resource: Option<Value>,
+    /// The interaction that made this version, for history bundles.
+    pub method: &'static str,
+}
+
+#[derive(Debug, Default)]
+pub struct History {
+    /// Creation order of the resource, so searches page in a stable order.
+    pub seq: u64,
+    pub versions: Vec<Version>,
+}
+
+impl History {
+    pub fn current(&self) -> Option<&Version> {
+        self.versions.last()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    types: HashMap<String, HashMap<String, History>>,
+    next_seq: u64,
+}
+
+pub enum Read<'a> {
+    Found(&'a Version),
+    Gone(&'a Version),
+    Missing,
+}
+
+impl Store {
+    pub fn read(&self, rtype: &str, id: &str) -> Read<'_> {
+        match self.types.get(rtype).and_then(|m| m.get(id)).and_then(History::current) {
+            Some(v) if v.resource.is_some() => Read::Found(v),
+            Some(v) => Read::Gone(v),
+            None => Read::Missing,
+        }
+    }
+
+    pub fn vread(&self, rtype: &str, id: &str, vid: u64) -> Option<&Version> {
+        self.history(rtype, id)?.versions.iter().find(|v| v.version_id == vid)
+    }
+
+    pub fn history(&self, rtype: &str, id: &str) -> Option<&History> {
+        self.types.get(rtype)?.get(id)
+    }
+
+    /// Live resources of a type, in creation order.
+    pub fn live(&self, rtype: &str) -> Vec<&Value> {
+        let Some(map) = self.types.get(rtype) else {
+            return Vec::new();
+        };
+        let mut items: Vec<(&u64, &Value)> = map
+            .values()
+            .filter_map(|h| h.current().and_then(|v| v.resource.as_ref()).map(|r| (&h.seq, r)))
+            .collect();
+        items.sort_by_key(|(seq, _)| **seq);
+        items.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Every version of every resource of a type, newest first (type-level history).
+    pub fn type_history(&self, rtype: &str) -> Vec<(&str, &Version)> {
+        let Some(map) = self.types.get(rtype) else {
+            return Vec::new();
+        };
+        let mut all: Vec<(&str, &Version)> = map
+            .iter()
+            .flat_map(|(id, h)| h.versions.iter().map(move |v| (id.as_str(), v)))
+            .collect();
+        all.sort_by(|a, b| b.1.last_updated.cmp(&a.1.last_updated).then(b.1.version_id.cmp(&a.1.version_id)));
+        all
+    }
+
+    /// Stores `resource` as the next version of `rtype/id`, stamping `id` and `meta`.
+    pub fn put(&mut self, rtype: &str, id: &str, mut resource: Value, method: &'static str) -> Version {
+        let now = Utc::now();
+        let seq = self.next_seq;
+        let history = self
+            .types
+            .entry(rtype.to_string())
+            .or_default()
+            .entry(id.to_string())
+            .or_insert_with(|| History { seq, versions: Vec::new() });
+        if history.versions.is_empty() {
+            self.next_seq += 1;
+        }
+        let version_id = history.versions.last().map_or(1, |v| v.version_id + 1);
+        if let Some(obj) = resource.as_object_mut() {
+            obj.insert("id".into(), Value::String(id.to_string()));
+            let meta = obj.entry("meta").or_insert_with(|| Value::Object(Default::default()));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.insert("versionId".into(), Value::String(version_id.to_string()));
+                meta.insert("lastUpdated".into(), Value::String(instant(now)));
+            }
+        }
+        let v = Version {
+            version_id,
+            last_updated: now,
+            resource: Some(resource),
+            method,
+        };
+        history.versions.push(v.clone());
+        v
+    }
+
+    /// Marks `rtype/id` deleted. Returns the delete version, or `None` when nothing was live.
+    pub fn delete(&mut self, rtype: &str, id: &str) -> Option<Version> {
+        let history = self.types.get_mut(rtype)?.get_mut(id)?;
+        let current = history.current()?;
+        current.resource.as_ref()?;
+        let v = Version {
+            version_id: current.version_id + 1,
+            last_updated: Utc::now(),
+            resource: None,
+            method: "DELETE",
+        };
+        history.versions.push(v.clone());
+        Some(v)
+    }
+}
+
+/// FHIR `instant`: RFC 3339 with milliseconds and `Z`.
+pub fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn versions_and_delete() {
+        let mut s = Store::default();
+        let v1 = s.put("Patient", "a", json!({"resourceType": "Patient"}), "POST");
+        assert_eq!(v1.version_id, 1);
+        let v2 = s.put("Patient", "a", json!({"resourceType": "Patient", "active": true}), "PUT");
+        assert_eq!(v2.version_id, 2);
+        assert_eq!(v2.resource.as_ref().unwrap()["meta"]["versionId"], "2");
+        assert!(matches!(s.read("Patient", "a"), Read::Found(v) if v.version_id == 2));
+        assert_eq!(s.delete("Patient", "a").unwrap().version_id, 3);
+        assert!(matches!(s.read("Patient", "a"), Read::Gone(_)));
+        assert!(s.delete("Patient", "a").is_none());
+        assert!(matches!(s.read("Patient", "b"), Read::Missing));
+        assert_eq!(s.vread("Patient", "a", 1).unwrap().version_id, 1);
+        assert_eq!(s.type_history("Patient").len(), 3);
+        assert!(s.live("Patient").is_empty());
+    }
+}

@@ -1,0 +1,685 @@
+//! Reading scenario files and validating them before anything is sent.
+//!
+//! Validation happens here, once, so a run never stops half-way through on a problem that was in
+//! the file all along: unknown keys, a step without a request, a bad regex or path expression, a
+//! `{{var}}` that nothing defines. All problems of all files are collected and reported together.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use indexmap::IndexMap;
+
+use super::error::{locate, Located, ScenarioError};
+use super::model::{
+    Capture, Expect, HeaderExpect, JsonPathExpect, Redaction, RedactionRule, ScenarioFile,
+    SnapshotName, StatusExpect, StepFile,
+};
+use super::template::{Templates, BUILTINS, FAKE_FIELDS, NOW_FIELDS};
+use super::{Body, FhirRequest, Request, Scenario, Step, DEFAULT_SNAPSHOT_HEADERS};
+use crate::check::fhirpath::FhirPath;
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--var name=value`: defined for every scenario, overriding its own `vars`.
+    pub var_overrides: IndexMap<String, String>,
+}
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// Loads every scenario under `paths` (files, or folders searched recursively for `.yaml`/`.yml`,
+/// in sorted order). Returns all errors of all files, not just the first.
+pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if let Err(e) = collect_files(p, &mut files) {
+            errors.push(e);
+        }
+    }
+    let mut scenarios = Vec::new();
+    for file in &files {
+        match load_file(file, opts) {
+            Ok(s) => scenarios.push(s),
+            Err(mut es) => errors.append(&mut es),
+        }
+    }
+    // Scenario names key the golden files, so two files with one name would share snapshots.
+    let mut seen: IndexMap<&str, &Path> = IndexMap::new();
+    for s in &scenarios {
+        if let Some(first) = seen.insert(&s.name, &s.path) {
+            errors.push(
+                Located::new(
+                    &s.path,
+                    format!(
+                        "scenario name `{}` is also used by {}; names must be unique",
+                        s.name,
+                        first.display()
+                    ),
+                )
+                .field("name")
+                .into_error(),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(errors)
+    }
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
+    let io = |source| ScenarioError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect_files(&entry, out)?;
+        } else if matches!(
+            entry.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Loads and validates one scenario file.
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Scenario, Vec<ScenarioError>> {
+    let source = std::fs::read_to_string(path).map_err(|source| {
+        vec![ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        }]
+    })?;
+    parse_scenario(path, &source, opts)
+}
+
+/// Parses and validates scenario text; `path` names it in errors and anchors `body_file`.
+pub fn parse_scenario(
+    path: &Path,
+    source: &str,
+    opts: &LoadOptions,
+) -> Result<Scenario, Vec<ScenarioError>> {
+    let file: ScenarioFile = serde_norway::from_str(source).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        // serde's message repeats the position at its end; ours prints it in front.
+        let message = e.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
+        let (step, message) = split_step_prefix(&file_steps_hint(source), &message);
+        let mut err = Located::new(path, message).at(source, line, column);
+        if let Some(step) = step {
+            err = err.step(step);
+        }
+        vec![err.into_error()]
+    })?;
+    Validator {
+        path,
+        source,
+        opts,
+        errors: Vec::new(),
+        templates: Templates::default(),
+    }
+    .validate(file)
+}
+
+/// Step names in file order, read leniently, so a serde error at `steps[2]` can name the step.
+fn file_steps_hint(source: &str) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Loose {
+        #[serde(default)]
+        steps: Vec<LooseStep>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LooseStep {
+        #[serde(default)]
+        name: Option<String>,
+    }
+    serde_norway::from_str::<Loose>(source)
+        .map(|l| {
+            l.steps
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| s.name.unwrap_or_else(|| format!("#{}", i + 1)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Turns `steps[2].fhir: unknown field ...` into (step name, `field `fhir`: unknown field ...`).
+fn split_step_prefix(names: &[String], message: &str) -> (Option<String>, String) {
+    let Some(rest) = message.strip_prefix("steps[") else {
+        return (None, message.to_string());
+    };
+    let Some((idx, rest)) = rest.split_once(']') else {
+        return (None, message.to_string());
+    };
+    let Ok(i) = idx.parse::<usize>() else {
+        return (None, message.to_string());
+    };
+    let name = names.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
+    let rest = rest.trim_start_matches('.');
+    let msg = match rest.split_once(": ") {
+        Some((field, m)) if !field.is_empty() => format!("field `{field}`: {m}"),
+        _ => rest.trim_start_matches(": ").to_string(),
+    };
+    (Some(name), msg)
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    source: &'a str,
+    opts: &'a LoadOptions,
+    errors: Vec<ScenarioError>,
+    templates: Templates,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, step: Option<(usize, &str)>, field: &str, message: impl Into<String>) {
+        let (line, column) = locate(self.source, step.map(|s| s.0), field);
+        let mut e = Located::new(self.path, message)
+            .at(self.source, line, column)
+            .field(field);
+        if let Some((_, name)) = step {
+            e = e.step(name);
+        }
+        self.errors.push(e.into_error());
+    }
+
+    fn validate(mut self, file: ScenarioFile) -> Result<Scenario, Vec<ScenarioError>> {
+        if file.name.trim().is_empty() {
+            self.error(None, "name", "must not be empty");
+        }
+        if file.steps.is_empty() {
+            self.error(None, "steps", "a scenario needs at least one step");
+        }
+
+        // Names defined so far, in the order a run defines them.
+        let mut known: HashSet<String> = BUILTINS.iter().map(|s| s.to_string()).collect();
+        known.extend(self.opts.var_overrides.keys().cloned());
+        let mut vars = IndexMap::new();
+        for (name, value) in &file.vars {
+            let text = value.to_string();
+            self.check_template(None, &format!("vars.{name}"), &text, &known);
+            known.insert(name.clone());
+            vars.insert(name.clone(), text);
+        }
+        for (name, value) in &self.opts.var_overrides {
+            vars.insert(name.clone(), value.clone());
+        }
+
+        let redact = file
+            .redact
+            .iter()
+            .filter_map(|r| self.redaction(r))
+            .collect();
+
+        let mut steps = Vec::new();
+        let mut snapshot_names = HashSet::new();
+        for (index, step) in file.steps.iter().enumerate() {
+            if let Some(s) = self.step(index, step, &known) {
+                if let Some(snap) = snapshot_name(&s) {
+                    if !snapshot_names.insert(snap.clone()) {
+                        self.error(
+                            Some((index, &step.name)),
+                            "expect.snapshot",
+                            format!("snapshot name `{snap}` is already used by an earlier step"),
+                        );
+                    }
+                }
+                steps.push(s);
+            }
+            // Captures become known only after their step, so a forward reference is an error.
+            known.extend(step.capture.keys().cloned());
+        }
+
+        if !self.errors.is_empty() {
+            return Err(self.errors);
+        }
+        Ok(Scenario {
+            name: file.name,
+            path: self.path.to_path_buf(),
+            description: file.description,
+            tags: file.tags,
+            vars,
+            redact,
+            snapshot_headers: file
+                .snapshot_headers
+                .map(|h| h.into_iter().map(|s| s.to_ascii_lowercase()).collect())
+                .unwrap_or_else(|| DEFAULT_SNAPSHOT_HEADERS.iter().map(|s| s.to_string()).collect()),
+            steps,
+        })
+    }
+
+    fn redaction(&mut self, r: &Redaction) -> Option<RedactionRule> {
+        let rule = match r {
+            Redaction::Path(p) => RedactionRule {
+                path: Some(p.clone()),
+                header: None,
+                replacement: None,
+            },
+            Redaction::Rule(rule) => rule.clone(),
+        };
+        match (&rule.path, &rule.header) {
+            (Some(p), None) => {
+                if let Err(e) = serde_json_path::JsonPath::parse(p) {
+                    self.error(None, "redact", format!("bad JSONPath `{p}`: {e}"));
+                    return None;
+                }
+            }
+            (None, Some(_)) => {}
+            _ => {
+                self.error(None, "redact", "a redaction needs exactly one of `path` or `header`");
+                return None;
+            }
+        }
+        Some(rule)
+    }
+
+    fn step(&mut self, index: usize, step: &StepFile, known: &HashSet<String>) -> Option<Step> {
+        let at = Some((index, step.name.as_str()));
+        if step.name.trim().is_empty() {
+            self.error(at, "name", "a step needs a name");
+        }
+        let request = match &step.fhir {
+            Some(fhir) => {
+                let method = fhir.method.to_ascii_uppercase();
+                if !METHODS.contains(&method.as_str()) {
+                    self.error(
+                        at,
+                        "fhir.method",
+                        format!("unknown HTTP method `{}` (one of {})", fhir.method, METHODS.join(", ")),
+                    );
+                }
+                self.check_template(at, "fhir.path", &fhir.path, known);
+                for (name, value) in &fhir.headers {
+                    self.check_template(at, &format!("fhir.headers.{name}"), value, known);
+                }
+                let body = match (&fhir.body, &fhir.body_file) {
+                    (Some(_), Some(_)) => {
+                        self.error(at, "fhir.body_file", "give `body` or `body_file`, not both");
+                        None
+                    }
+                    (Some(serde_json::Value::String(text)), None) => {
+                        self.check_template(at, "fhir.body", text, known);
+                        Some(Body::Text(text.clone()))
+                    }
+                    (Some(json), None) => {
+                        for leaf in string_leaves(json) {
+                            self.check_template(at, "fhir.body", &leaf, known);
+                        }
+                        Some(Body::Json(json.clone()))
+                    }
+                    (None, Some(file)) => {
+                        let full = self.path.parent().unwrap_or(Path::new(".")).join(file);
+                        match std::fs::read_to_string(&full) {
+                            Ok(text) => {
+                                self.check_template(at, "fhir.body_file", &text, known);
+                                Some(Body::Text(text))
+                            }
+                            Err(e) => {
+                                self.error(
+                                    at,
+                                    "fhir.body_file",
+                                    format!("cannot read {}: {e}", full.display()),
+                                );
+                                None
+                            }
+                        }
+                    }
+                    (None, None) => None,
+                };
+                Request::Fhir(FhirRequest {
+                    method,
+                    path: fhir.path.clone(),
+                    headers: fhir.headers.clone(),
+                    body,
+                })
+            }
+            None => {
+                self.error(at, "fhir", "a step needs a request: `fhir:` (FHIR REST)");
+                return None;
+            }
+        };
+        self.expect(at, &step.expect, known);
+        for (name, capture) in &step.capture {
+            self.capture(at, name, capture);
+        }
+        let (line, _) = locate(self.source, Some(index), "");
+        Some(Step {
+            index,
+            name: step.name.clone(),
+            line,
+            request,
+            expect: step.expect.clone(),
+            capture: step.capture.clone(),
+        })
+    }
+
+    fn expect(&mut self, at: Option<(usize, &str)>, expect: &Expect, known: &HashSet<String>) {
+        if let Some(status) = &expect.status {
+            if let Err(e) = status_valid(status) {
+                self.error(at, "expect.status", e);
+            }
+        }
+        for (name, rule) in &expect.headers {
+            let field = format!("expect.headers.{name}");
+            match rule {
+                HeaderExpect::Equals(v) => self.check_template(at, &field, v, known),
+                HeaderExpect::Rule(r) => {
+                    if r.present.is_none() && r.equals.is_none() && r.contains.is_none() && r.matches.is_none() {
+                        self.error(at, &field, "give one of `present`, `equals`, `contains`, `matches`");
+                    }
+                    for v in [&r.equals, &r.contains, &r.matches].into_iter().flatten() {
+                        self.check_template(at, &field, v, known);
+                    }
+                    if let Some(re) = &r.matches {
+                        if !re.contains("{{") {
+                            if let Err(e) = regex::Regex::new(re) {
+                                self.error(at, &field, format!("bad regex: {e}"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(t) = &expect.resource {
+            if fhir_sdk::r4b::resources::ResourceType::from_str(t).is_err() {
+                let hint = did_you_mean(t, crate::fhir::RESOURCE_TYPES.iter().copied());
+                self.error(at, "expect.resource", format!("`{t}` is not a FHIR R4 resource type{hint}"));
+            }
+        }
+        for expr in expect.fhirpath.as_slice() {
+            self.check_template(at, "expect.fhirpath", expr, known);
+            if !expr.contains("{{") {
+                if let Err(e) = FhirPath::parse(expr) {
+                    self.error(at, "expect.fhirpath", e.to_string());
+                }
+            }
+        }
+        for (path, rule) in &expect.jsonpath {
+            let field = format!("expect.jsonpath.{path}");
+            if let Err(e) = serde_json_path::JsonPath::parse(path) {
+                self.error(at, "expect.jsonpath", format!("bad JSONPath `{path}`: {e}"));
+            }
+            let values: Vec<String> = match rule {
+                JsonPathExpect::Equals(v) => string_leaves(v),
+                JsonPathExpect::Rule(r) => {
+                    let mut v: Vec<String> = r.equals.iter().flat_map(string_leaves).collect();
+                    v.extend(r.matches.clone());
+                    v
+                }
+            };
+            for v in values {
+                self.check_template(at, &field, &v, known);
+            }
+        }
+        if let Some(SnapshotName::Name(n)) = &expect.snapshot {
+            if n.is_empty() || n.contains(['/', '\\']) || n.starts_with('.') {
+                self.error(at, "expect.snapshot", format!("`{n}` cannot be a file name"));
+            }
+        }
+    }
+
+    fn capture(&mut self, at: Option<(usize, &str)>, name: &str, capture: &Capture) {
+        let field = format!("capture.{name}");
+        let rule = match capture {
+            Capture::Expr(e) => crate::run::capture::rule_from_expr(e),
+            Capture::Rule(r) => r.clone(),
+        };
+        let sources = [rule.header.is_some(), rule.jsonpath.is_some(), rule.fhirpath.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if sources != 1 {
+            self.error(at, &field, "give exactly one of `header`, `jsonpath`, `fhirpath`");
+        }
+        if let Some(p) = &rule.jsonpath {
+            if let Err(e) = serde_json_path::JsonPath::parse(p) {
+                self.error(at, &field, format!("bad JSONPath `{p}`: {e}"));
+            }
+        }
+        if let Some(p) = &rule.fhirpath {
+            if let Err(e) = FhirPath::parse(p) {
+                self.error(at, &field, e.to_string());
+            }
+        }
+        if let Some(re) = &rule.regex {
+            if let Err(e) = regex::Regex::new(re) {
+                self.error(at, &field, format!("bad regex: {e}"));
+            }
+        }
+    }
+
+    fn check_template(&mut self, at: Option<(usize, &str)>, field: &str, text: &str, known: &HashSet<String>) {
+        let names = match self.templates.referenced_variables(text) {
+            Ok(n) => n,
+            Err(e) => {
+                self.error(at, field, format!("bad template: {e}"));
+                return;
+            }
+        };
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        for name in names {
+            let (top, attr) = match name.split_once('.') {
+                Some((t, a)) => (t, Some(a)),
+                None => (name.as_str(), None),
+            };
+            let problem = if !known.contains(top) {
+                let hint = did_you_mean(top, known.iter().map(String::as_str));
+                Some(format!("undefined variable `{top}`{hint}"))
+            } else {
+                match (top, attr) {
+                    ("fake", Some(a)) if !FAKE_FIELDS.contains(&a) => Some(format!(
+                        "`fake.{a}` is not a generator{}",
+                        did_you_mean(a, FAKE_FIELDS.iter().copied())
+                    )),
+                    ("now", Some(a)) if !NOW_FIELDS.contains(&a) => Some(format!(
+                        "`now.{a}` is not a format (one of {})",
+                        NOW_FIELDS.join(", ")
+                    )),
+                    ("fake", None) => Some("use a generator such as `fake.name`".to_string()),
+                    _ => None,
+                }
+            };
+            if let Some(p) = problem {
+                let field_at = format!("{field}");
+                self.error_at_text(at, &field_at, text, &name, p);
+            }
+        }
+    }
+
+    /// Like `error`, but points at the line where the variable itself is written when it can.
+    fn error_at_text(&mut self, at: Option<(usize, &str)>, field: &str, text: &str, var: &str, message: String) {
+        let top = var.split('.').next().unwrap_or(var);
+        let (mut line, mut column) = locate(self.source, at.map(|s| s.0), field);
+        if line > 0 {
+            // Search from the field's line for the `{{ var` occurrence (multi-line bodies).
+            let needle = regex::Regex::new(&format!(r"\{{\{{-?\s*{}\b", regex::escape(top))).ok();
+            if let Some(re) = needle {
+                for (n, l) in self.source.lines().enumerate().skip(line - 1) {
+                    if let Some(m) = re.find(l) {
+                        line = n + 1;
+                        column = m.start() + 1;
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = text;
+        let mut e = Located::new(self.path, message)
+            .at(self.source, line, column)
+            .field(field);
+        if let Some((_, name)) = at {
+            e = e.step(name);
+        }
+        self.errors.push(e.into_error());
+    }
+}
+
+fn snapshot_name(step: &Step) -> Option<String> {
+    match &step.expect.snapshot {
+        Some(SnapshotName::Name(n)) => Some(n.clone()),
+        Some(SnapshotName::Flag(true)) => Some(slug(&step.name)),
+        _ => None,
+    }
+}
+
+/// A file-name-safe form of a name: lowercase, runs of other characters become `-`.
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+fn status_valid(s: &StatusExpect) -> Result<(), String> {
+    match s {
+        StatusExpect::Code(c) if (100..=599).contains(c) => Ok(()),
+        StatusExpect::Code(c) => Err(format!("{c} is not an HTTP status")),
+        StatusExpect::Pattern(p) => {
+            let b = p.as_bytes();
+            if p.len() == 3 && (b'1'..=b'5').contains(&b[0]) && p[1..].eq_ignore_ascii_case("xx") {
+                Ok(())
+            } else if p.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) {
+                Ok(())
+            } else {
+                Err(format!("`{p}` is not a status (use 200, \"2xx\" or a list)"))
+            }
+        }
+        StatusExpect::AnyOf(list) => list.iter().try_for_each(status_valid),
+    }
+}
+
+/// Every string inside a JSON value (the templated parts of a structured body).
+pub fn string_leaves(v: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| {
+                out.push(k.clone());
+                walk(x, out)
+            }),
+            _ => {}
+        }
+    }
+    walk(v, &mut out);
+    out
+}
+
+fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        // Damerau-Levenshtein catches short transpositions (`mnr`), Jaro-Winkler long prefixes.
+        .map(|c| (strsim::normalized_damerau_levenshtein(word, c).max(strsim::jaro_winkler(word, c) - 0.2), c))
+        .filter(|(score, _)| *score >= 0.6)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(src: &str) -> Result<Scenario, Vec<ScenarioError>> {
+        parse_scenario(Path::new("t.yaml"), src, &LoadOptions::default())
+    }
+
+    fn first_error(src: &str) -> String {
+        load(src).unwrap_err().remove(0).to_string()
+    }
+
+    #[test]
+    fn loads_a_valid_scenario() {
+        let s = load(
+            "name: ok\nvars:\n  mrn: \"{{ fake.mrn }}\"\nsteps:\n  - name: create\n    fhir:\n      method: post\n      path: /Patient\n      body: {resourceType: Patient, identifier: [{value: \"{{ mrn }}\"}]}\n    expect: {status: 201, resource: Patient}\n    capture: {id: \"$.id\"}\n  - name: read\n    fhir: {path: \"/Patient/{{ id }}\"}\n",
+        )
+        .unwrap();
+        assert_eq!(s.steps.len(), 2);
+        assert_eq!(s.steps[1].line, 12);
+        let Request::Fhir(r) = &s.steps[0].request;
+        assert_eq!(r.method, "POST");
+    }
+
+    #[test]
+    fn unknown_field_names_line_step_and_field() {
+        let e = first_error("name: x\nsteps:\n  - name: read it\n    fhir:\n      path: /x\n      bogus: 1\n");
+        assert!(e.starts_with("t.yaml:6:"), "{e}");
+        assert!(e.contains("step `read it`"), "{e}");
+        assert!(e.contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn undefined_variable_is_located() {
+        let e = first_error("name: x\nvars: {mrn: \"1\"}\nsteps:\n  - name: s\n    fhir:\n      path: /Patient?identifier={{ mnr }}\n");
+        assert!(e.starts_with("t.yaml:6:"), "{e}");
+        assert!(e.contains("field `fhir.path`"), "{e}");
+        assert!(e.contains("undefined variable `mnr` (did you mean `mrn`?)"), "{e}");
+    }
+
+    #[test]
+    fn capture_used_before_it_is_made_is_an_error() {
+        let e = first_error("name: x\nsteps:\n  - name: a\n    fhir: {path: \"/P/{{ id }}\"}\n  - name: b\n    fhir: {path: /P}\n    capture: {id: \"$.id\"}\n");
+        assert!(e.contains("undefined variable `id`"), "{e}");
+    }
+
+    #[test]
+    fn yaml_syntax_error_has_position() {
+        let e = first_error("name: x\nsteps:\n  - name: a\n    fhir: {path: /x\n");
+        assert!(e.starts_with("t.yaml:"), "{e}");
+        assert!(!e.starts_with("t.yaml: "), "position missing: {e}");
+    }
+
+    #[test]
+    fn bad_checks_are_reported_together() {
+        let errs = load("name: x\nsteps:\n  - name: a\n    fhir: {method: FETCH, path: /x}\n    expect:\n      status: 2xy\n      resource: Patinet\n      fhirpath: \"Patient.name.where(\"\n").unwrap_err();
+        let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(all.len(), 4, "{all:#?}");
+        assert!(all[1].contains("2xy"));
+        assert!(all[2].contains("did you mean `Patient`"), "{}", all[2]);
+    }
+
+    #[test]
+    fn fake_generator_typo() {
+        let e = first_error("name: x\nsteps:\n  - name: a\n    fhir: {path: \"/x/{{ fake.nmae }}\"}\n");
+        assert!(e.contains("`fake.nmae` is not a generator (did you mean `name`?)"), "{e}");
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("Create Patient (v2)"), "create-patient-v2");
+    }
+}

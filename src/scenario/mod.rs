@@ -1,0 +1,73 @@
+//! Scenario files: the format (`model`), loading and validation (`load`), templating (`template`),
+//! and positioned errors (`error`). Nothing here touches the network.
+
+pub mod error;
+pub mod load;
+pub mod model;
+pub mod template;
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+pub use error::ScenarioError;
+pub use load::{load_paths, LoadOptions};
+pub use model::{Capture, CaptureRule, Expect, Redaction};
+
+/// A scenario that loaded and validated: every template's variables are known, every regex and
+/// path expression compiles, every body file was read.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub path: PathBuf,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    /// Templates, rendered in order when a run of this scenario starts.
+    pub vars: IndexMap<String, String>,
+    pub redact: Vec<model::RedactionRule>,
+    pub snapshot_headers: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub index: usize,
+    pub name: String,
+    /// 1-based line of the step in its file, for reports.
+    pub line: usize,
+    pub request: Request,
+    pub expect: Expect,
+    pub capture: IndexMap<String, Capture>,
+}
+
+/// The request kinds a step can make. HL7 v2 over MLLP joins FHIR REST here.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Fhir(FhirRequest),
+}
+
+impl Request {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Fhir(_) => "fhir",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FhirRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: IndexMap<String, String>,
+    pub body: Option<Body>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Structured JSON; string leaves are templates, so numbers and booleans keep their type.
+    Json(serde_json::Value),
+    /// Raw text (from `body_file` or a string `body`), templated as a whole.
+    Text(String),
+}
+
+pub const DEFAULT_SNAPSHOT_HEADERS: &[&str] = &["content-type", "location", "etag", "last-modified"];
