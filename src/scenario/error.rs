@@ -118,14 +118,20 @@ pub fn locate(source: &str, index: Option<usize>, field: &str) -> (usize, usize)
     let mut found = index.map(|_| (step_line + 1, 0));
     for key in field.split('.').filter(|k| !k.is_empty()) {
         let key = key.split('[').next().unwrap_or(key);
-        let pattern = format!("{key}:");
-        let hit = (from..to).find(|&n| {
-            let t = lines[n].trim_start().trim_start_matches("- ");
-            t.starts_with(&pattern) || t.starts_with(&format!("\"{key}\":"))
+        // Block style (`key:` starting a line) or flow style (`{a: 1, key: 2}`), quoted or not.
+        let Ok(re) = regex::Regex::new(&format!(r#"(^|[\s{{,])["']?{}["']?\s*:"#, regex::escape(key))) else {
+            break;
+        };
+        let hit = (from..to).find_map(|n| {
+            let line = lines[n].trim_start().trim_start_matches("- ");
+            re.find(line).map(|m| (n, m))
         });
         match hit {
-            Some(n) => {
-                let col = lines[n].find(key).map(|c| c + 1).unwrap_or(0);
+            Some((n, _)) => {
+                let col = re
+                    .find(lines[n])
+                    .map(|m| m.start() + lines[n][m.start()..].find(key).unwrap_or(0) + 1)
+                    .unwrap_or(0);
                 found = Some((n + 1, col));
                 from = n;
             }
@@ -172,6 +178,13 @@ mod tests {
         assert_eq!(locate(SRC, Some(1), "fhir.path").0, 11);
         assert_eq!(locate(SRC, Some(1), "expect.status").0, 13);
         assert_eq!(locate(SRC, None, "vars.a").0, 3);
+    }
+
+    #[test]
+    fn locates_flow_style_keys() {
+        let src = "name: x\nsteps:\n  - name: a\n    fhir: {method: FETCH, path: /x}\n";
+        assert_eq!(locate(src, Some(0), "fhir.method"), (4, 12));
+        assert_eq!(locate(src, Some(0), "fhir.path"), (4, 27));
     }
 
     #[test]
