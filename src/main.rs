@@ -22,7 +22,11 @@ const EXIT_UNREACHABLE: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
-#[command(name = "emr-harness", version, about = "Conformance and load-testing harness for EMR integration endpoints (FHIR R4 REST, HL7 v2 over MLLP)")]
+#[command(
+    name = "emr-harness",
+    version,
+    about = "Conformance and load-testing harness for EMR integration endpoints (FHIR R4 REST, HL7 v2 over MLLP)"
+)]
 struct Cli {
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -34,7 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Replay scenarios against a FHIR target (the embedded sandbox when no --target is given).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Accept or reject pending snapshots (`.snap.new`) in the golden folder.
     Review(ReviewArgs),
     /// Run the embedded sandbox EMR in the foreground.
@@ -139,7 +143,9 @@ struct LintArgs {
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
     if k.is_empty() {
         return Err(format!("`{s}` has an empty name"));
     }
@@ -149,7 +155,10 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -158,7 +167,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run(args).await,
+            Command::Run(args) => run(*args).await,
             Command::Review(args) => review_cmd(args),
             Command::Sandbox(args) => sandbox_cmd(args).await,
             Command::Lint(args) => lint(args),
@@ -197,7 +206,11 @@ fn print_scenario_errors(errors: &[emr_harness::scenario::ScenarioError]) {
     for e in errors {
         let _ = writeln!(err, "error: {e}\n");
     }
-    let _ = writeln!(err, "{} problem(s) in scenario files; nothing was sent.", errors.len());
+    let _ = writeln!(
+        err,
+        "{} problem(s) in scenario files; nothing was sent.",
+        errors.len()
+    );
 }
 
 fn lint(args: LintArgs) -> anyhow::Result<u8> {
@@ -235,7 +248,9 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let (sandbox, target) = match &args.target {
         Some(t) => {
             if faults.any() {
-                anyhow::bail!("--fault-* options apply to the built-in sandbox; drop them or drop --target");
+                anyhow::bail!(
+                    "--fault-* options apply to the built-in sandbox; drop them or drop --target"
+                );
             }
             (None, t.clone())
         }
@@ -329,10 +344,23 @@ fn review_cmd(args: ReviewArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     if args.accept_all || args.reject_all {
-        let decision = if args.accept_all { review::Decision::Accept } else { review::Decision::Reject };
+        let decision = if args.accept_all {
+            review::Decision::Accept
+        } else {
+            review::Decision::Reject
+        };
         for p in &pending {
-            review::apply(p, decision).with_context(|| format!("applying to {}", p.pending.display()))?;
-            println!("{} {}", if args.accept_all { "accepted" } else { "rejected" }, p.golden.display());
+            review::apply(p, decision)
+                .with_context(|| format!("applying to {}", p.pending.display()))?;
+            println!(
+                "{} {}",
+                if args.accept_all {
+                    "accepted"
+                } else {
+                    "rejected"
+                },
+                p.golden.display()
+            );
         }
         return Ok(0);
     }
@@ -355,7 +383,10 @@ fn review_cmd(args: ReviewArgs) -> anyhow::Result<u8> {
 
 async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
     if !args.bind.ip().is_loopback() {
-        eprintln!("warning: binding {} exposes the sandbox (no auth, test data) beyond this machine", args.bind);
+        eprintln!(
+            "warning: binding {} exposes the sandbox (no auth, test data) beyond this machine",
+            args.bind
+        );
     }
     let sb = sandbox::start(SandboxConfig {
         bind: args.bind,
@@ -367,7 +398,9 @@ async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
     println!("sandbox EMR: FHIR R4 base {}", sb.base_url);
     println!("press Ctrl-C to stop");
     let _ = std::io::stdout().flush();
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     sb.stop().await;
     Ok(0)
 }

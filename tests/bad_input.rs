@@ -19,7 +19,11 @@ fn assert_usage_error(out: &Out) {
 
 #[test]
 fn yaml_syntax_error() {
-    let out = run_file("s.yaml", "name: x\nsteps:\n  - name: a\n    fhir: {path: /metadata\n  - name: b\n", &[]);
+    let out = run_file(
+        "s.yaml",
+        "name: x\nsteps:\n  - name: a\n    fhir: {path: /metadata\n  - name: b\n",
+        &[],
+    );
     assert_usage_error(&out);
     insta::assert_snapshot!(out.stderr);
 }
@@ -65,14 +69,28 @@ fn capture_that_matches_nothing() {
         &["--format", "json", "--out-dir", "."],
     );
     assert_usage_error(&out);
-    assert!(out.stdout.contains("s.yaml:3 step `create`"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("s.yaml:3 step `create`"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("(field `capture.mrn`): capture `mrn`: JSONPath `$.identifier[0].value` matched nothing in the body"),
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("needs `mrn`, which step `create` did not capture"), "{}", out.stdout);
-    assert!(out.stdout.contains("1 passed, 0 failed, 1 error(s), 1 skipped"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("needs `mrn`, which step `create` did not capture"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("1 passed, 0 failed, 1 error(s), 1 skipped"),
+        "{}",
+        out.stdout
+    );
 }
 
 const READ: &str = "name: read\nsteps:\n  - name: metadata\n    fhir: {path: /metadata}\n    expect: {status: 200, resource: CapabilityStatement}\n  - name: search\n    fhir: {path: /Patient}\n    expect: {status: 200, jsonpath: {\"$.type\": searchset}}\n";
@@ -81,7 +99,8 @@ fn assert_all_steps_broken(out: &Out, needle: &str) {
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(!out.all().contains("panicked"), "{}", out.all());
     // Both steps ran (the run went on after the first broke) and the reason is reported.
-    let broken = out.stdout.matches("FAIL s.yaml:").count() + out.stdout.matches("ERROR s.yaml:").count();
+    let broken =
+        out.stdout.matches("FAIL s.yaml:").count() + out.stdout.matches("ERROR s.yaml:").count();
     assert_eq!(broken, 2, "{}", out.stdout);
     assert!(out.stdout.contains(needle), "{needle}:\n{}", out.stdout);
     assert!(out.stdout.contains("2 step(s): 0 passed"), "{}", out.stdout);
@@ -96,7 +115,11 @@ fn invalid_json_response_fails_the_checks() {
 #[test]
 fn wrong_content_type_fails_the_checks() {
     let out = run_file("s.yaml", READ, &["--fault-wrong-content-type-rate", "1"]);
-    assert!(out.stdout.contains("wrong content type for FHIR JSON"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("wrong content type for FHIR JSON"),
+        "{}",
+        out.stdout
+    );
     assert_all_steps_broken(&out, "not JSON");
 }
 
@@ -108,7 +131,11 @@ fn connection_reset_is_an_error_step() {
 
 #[test]
 fn timeout_is_an_error_step() {
-    let out = run_file("s.yaml", READ, &["--fault-latency", "3s", "--timeout", "200ms"]);
+    let out = run_file(
+        "s.yaml",
+        READ,
+        &["--fault-latency", "3s", "--timeout", "200ms"],
+    );
     assert_all_steps_broken(&out, "Timeout: no response within 200ms");
 }
 
@@ -117,7 +144,12 @@ fn unreachable_target_exits_3() {
     // Port 9 (discard) on loopback: nothing listens there in a test environment.
     let out = run_file("s.yaml", READ, &["--target", "http://127.0.0.1:9/fhir"]);
     assert_eq!(out.code, 3, "{}", out.all());
-    assert!(out.stdout.contains("Connect: connection refused or unreachable"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("Connect: connection refused or unreachable"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -127,5 +159,9 @@ fn bad_flags_are_usage_errors() {
     assert_eq!(out.code, 2, "{}", out.all());
     let out = harness(ws.path(), &["run", "missing-folder"], &[]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.stderr.contains("missing-folder: cannot read"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("missing-folder: cannot read"),
+        "{}",
+        out.stderr
+    );
 }

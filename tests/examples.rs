@@ -7,15 +7,23 @@ use common::{harness, repo, target_env};
 use emr_harness::report::model::{RunReport, Status};
 
 fn count_steps() -> usize {
-    let scenarios = emr_harness::scenario::load_paths(&[repo().join("scenarios")], &Default::default())
-        .expect("example scenarios load");
+    let scenarios =
+        emr_harness::scenario::load_paths(&[repo().join("scenarios")], &Default::default())
+            .expect("example scenarios load");
     scenarios.iter().map(|s| s.steps.len()).sum()
 }
 
 fn run_examples(extra: &[&str]) -> (common::Out, RunReport) {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out_path = out_dir.path().to_string_lossy().into_owned();
-    let mut args = vec!["run", "scenarios", "--format", "json", "--out-dir", &out_path];
+    let mut args = vec![
+        "run",
+        "scenarios",
+        "--format",
+        "json",
+        "--out-dir",
+        &out_path,
+    ];
     args.extend_from_slice(extra);
     // CI=true: compare with the committed goldens and write nothing into the repository.
     let out = harness(&repo(), &args, &[("CI", "true")]);
@@ -49,9 +57,14 @@ fn examples_pass_against_the_embedded_sandbox() {
 /// transaction responses), so it has its own golden set in golden/sekmet.
 #[test]
 fn examples_pass_against_sekmet() {
-    let Some(url) = target_env("EMR_HARNESS_SEKMET_URL") else { return };
+    let Some(url) = target_env("EMR_HARNESS_SEKMET_URL") else {
+        return;
+    };
     let (out, report) = run_examples(&["--target", &url, "--golden", "golden/sekmet"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(report.summary.passed, count_steps());
-    assert_eq!(report.target.trim_end_matches('/'), url.trim_end_matches('/'));
+    assert_eq!(
+        report.target.trim_end_matches('/'),
+        url.trim_end_matches('/')
+    );
 }

@@ -88,12 +88,15 @@ impl FhirPath {
 
     pub fn evaluate(&self, resource: &Value) -> Result<Vec<Value>, FhirPathError> {
         let ctx = Ctx { resource };
-        eval(&self.expr, &[resource.clone()], &ctx).map_err(|m| err(&self.source, m))
+        eval(&self.expr, std::slice::from_ref(resource), &ctx).map_err(|m| err(&self.source, m))
     }
 
     /// True only when the result is the single boolean `true`.
     pub fn is_true(&self, resource: &Value) -> Result<bool, FhirPathError> {
-        Ok(matches!(self.evaluate(resource)?.as_slice(), [Value::Bool(true)]))
+        Ok(matches!(
+            self.evaluate(resource)?.as_slice(),
+            [Value::Bool(true)]
+        ))
     }
 }
 
@@ -177,8 +180,7 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
             }
             let mut decimal = false;
-            if chars.get(i) == Some(&'.') && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit())
-            {
+            if chars.get(i) == Some(&'.') && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()) {
                 decimal = true;
                 i += 1;
                 while i < chars.len() && chars[i].is_ascii_digit() {
@@ -191,7 +193,8 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
         } else if c == '@' {
             let start = i + 1;
             i += 1;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || "-:.+TZ".contains(chars[i]))
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || "-:.+TZ".contains(chars[i]))
             {
                 i += 1;
             }
@@ -476,9 +479,8 @@ fn eval(e: &Expr, this: &[Value], ctx: &Ctx) -> Result<Vec<Value>, String> {
         Expr::This => this.to_vec(),
         Expr::Resource => vec![ctx.resource.clone()],
         Expr::Root(name) => {
-            let matches_type = |v: &Value| {
-                v.get("resourceType").and_then(Value::as_str) == Some(name.as_str())
-            };
+            let matches_type =
+                |v: &Value| v.get("resourceType").and_then(Value::as_str) == Some(name.as_str());
             if this.iter().any(matches_type) {
                 this.iter().filter(|v| matches_type(v)).cloned().collect()
             } else {
@@ -559,10 +561,7 @@ fn single_bool(v: &[Value]) -> Result<Option<bool>, String> {
         [Value::Bool(b)] => Ok(Some(*b)),
         // Singleton evaluation: a single non-boolean item counts as true.
         [_] => Ok(Some(true)),
-        _ => Err(format!(
-            "expected a single boolean, got {} items",
-            v.len()
-        )),
+        _ => Err(format!("expected a single boolean, got {} items", v.len())),
     }
 }
 
@@ -587,7 +586,10 @@ fn call(name: &str, input: &[Value], args: &[Expr], ctx: &Ctx) -> Result<Vec<Val
         if args.len() == n {
             Ok(())
         } else {
-            Err(format!("{name}() takes {n} argument(s), got {}", args.len()))
+            Err(format!(
+                "{name}() takes {n} argument(s), got {}",
+                args.len()
+            ))
         }
     };
     // Evaluates an argument once against the whole input (not per item).
@@ -634,7 +636,8 @@ fn call(name: &str, input: &[Value], args: &[Expr], ctx: &Ctx) -> Result<Vec<Val
             arity(1)?;
             let mut all = true;
             for item in input {
-                all &= single_bool(&eval(&args[0], std::slice::from_ref(item), ctx)?)? == Some(true);
+                all &=
+                    single_bool(&eval(&args[0], std::slice::from_ref(item), ctx)?)? == Some(true);
             }
             vec![b(all)]
         }
@@ -763,7 +766,10 @@ fn binary(op: BinOp, left: Vec<Value>, right: Vec<Value>) -> Result<Vec<Value>, 
         }
         Equiv | NotEquiv => {
             let same = left.len() == right.len()
-                && left.iter().zip(&right).all(|(a, c)| values_equivalent(a, c));
+                && left
+                    .iter()
+                    .zip(&right)
+                    .all(|(a, c)| values_equivalent(a, c));
             b(same == (op == Equiv))
         }
         Lt | Le | Gt | Ge => {
@@ -821,7 +827,12 @@ fn values_equal(a: &Value, b: &Value) -> bool {
 fn values_equivalent(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::String(x), Value::String(y)) => {
-            let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+            let norm = |s: &str| {
+                s.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
             norm(x) == norm(y)
         }
         _ => values_equal(a, b),
@@ -860,7 +871,10 @@ mod tests {
     #[test]
     fn paths_flatten_collections() {
         let p = patient();
-        assert_eq!(eval_str("Patient.name.family", &p), vec![json!("Doe"), json!("Roe")]);
+        assert_eq!(
+            eval_str("Patient.name.family", &p),
+            vec![json!("Doe"), json!("Roe")]
+        );
         assert_eq!(eval_str("name.given", &p), vec![json!("Jane"), json!("Q")]);
         assert_eq!(eval_str("Patient.name[1].family", &p), vec![json!("Roe")]);
         assert_eq!(eval_str("Observation.status", &p), Vec::<Value>::new());
@@ -876,7 +890,10 @@ mod tests {
             ("Patient.birthDate < @1990-01-01", true),
             ("Patient.active and Patient.id = 'p1'", true),
             ("Patient.name.first().given.first() = 'Jane'", true),
-            ("Patient.id.startsWith('p') and Patient.id.length() = 2", true),
+            (
+                "Patient.id.startsWith('p') and Patient.id.length() = 2",
+                true,
+            ),
             ("Patient.gender.exists() or Patient.active", true),
             ("Patient.name.all(family.exists())", true),
             ("not(Patient.active)", false),
@@ -890,14 +907,23 @@ mod tests {
     fn choice_types_resolve() {
         let obs = json!({"resourceType": "Observation", "valueQuantity": {"value": 7.2, "unit": "mmol/L"}});
         assert_eq!(eval_str("Observation.value.value", &obs), vec![json!(7.2)]);
-        assert!(FhirPath::parse("Observation.value.value > 7").unwrap().is_true(&obs).unwrap());
+        assert!(FhirPath::parse("Observation.value.value > 7")
+            .unwrap()
+            .is_true(&obs)
+            .unwrap());
     }
 
     #[test]
     fn bundle_total_and_entries() {
         let b = json!({"resourceType": "Bundle", "total": 1, "entry": [{"resource": {"resourceType": "Patient", "id": "x"}}]});
-        assert!(FhirPath::parse("Bundle.total = 1").unwrap().is_true(&b).unwrap());
-        assert_eq!(eval_str("Bundle.entry.resource.ofType(Patient).id", &b), vec![json!("x")]);
+        assert!(FhirPath::parse("Bundle.total = 1")
+            .unwrap()
+            .is_true(&b)
+            .unwrap());
+        assert_eq!(
+            eval_str("Bundle.entry.resource.ofType(Patient).id", &b),
+            vec![json!("x")]
+        );
     }
 
     #[test]
@@ -905,7 +931,9 @@ mod tests {
         assert!(FhirPath::parse("Patient.name.where(").is_err());
         assert!(FhirPath::parse("Patient..name").is_err());
         assert!(FhirPath::parse("'open").is_err());
-        let e = FhirPath::parse("Patient.name.frobnicate()").unwrap().evaluate(&patient());
+        let e = FhirPath::parse("Patient.name.frobnicate()")
+            .unwrap()
+            .evaluate(&patient());
         assert!(e.unwrap_err().message.contains("frobnicate"));
     }
 }

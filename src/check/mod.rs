@@ -31,7 +31,10 @@ impl Body {
             Err("the response has no body".to_string())
         } else {
             serde_json::from_slice::<Value>(&resp.body).map_err(|e| {
-                let preview: String = String::from_utf8_lossy(&resp.body).chars().take(80).collect();
+                let preview: String = String::from_utf8_lossy(&resp.body)
+                    .chars()
+                    .take(80)
+                    .collect();
                 format!("the body is not JSON ({e}): {preview:?}")
             })
         };
@@ -39,7 +42,13 @@ impl Body {
     }
 }
 
-fn result(kind: &str, field: String, passed: bool, expected: String, actual: String) -> CheckResult {
+fn result(
+    kind: &str,
+    field: String,
+    passed: bool,
+    expected: String,
+    actual: String,
+) -> CheckResult {
     CheckResult {
         kind: kind.to_string(),
         field,
@@ -57,7 +66,12 @@ fn with_message(mut r: CheckResult, message: impl Into<String>) -> CheckResult {
 }
 
 /// Runs every check of `expect` except the snapshot (which needs the golden store).
-pub fn evaluate(expect: &Expect, resp: &HttpResponse, body: &Body, render: Render) -> Vec<CheckResult> {
+pub fn evaluate(
+    expect: &Expect,
+    resp: &HttpResponse,
+    body: &Body,
+    render: Render,
+) -> Vec<CheckResult> {
     let mut out = Vec::new();
     if let Some(status) = &expect.status {
         let passed = status_matches(status, resp.status);
@@ -106,23 +120,46 @@ fn describe_status(s: &StatusExpect) -> String {
     match s {
         StatusExpect::Code(c) => c.to_string(),
         StatusExpect::Pattern(p) => p.to_ascii_lowercase(),
-        StatusExpect::AnyOf(list) => list.iter().map(describe_status).collect::<Vec<_>>().join(" or "),
+        StatusExpect::AnyOf(list) => list
+            .iter()
+            .map(describe_status)
+            .collect::<Vec<_>>()
+            .join(" or "),
     }
 }
 
-fn header_check(name: &str, rule: &HeaderExpect, resp: &HttpResponse, render: Render) -> CheckResult {
+fn header_check(
+    name: &str,
+    rule: &HeaderExpect,
+    resp: &HttpResponse,
+    render: Render,
+) -> CheckResult {
     let field = format!("expect.headers.{name}");
     let actual = resp.header(name).map(str::to_string);
     let shown = actual.clone().unwrap_or_else(|| "(absent)".into());
-    let fail_render = |e: String| with_message(result("header", field.clone(), false, String::new(), shown.clone()), e);
+    let fail_render = |e: String| {
+        with_message(
+            result("header", field.clone(), false, String::new(), shown.clone()),
+            e,
+        )
+    };
     let (equals, present, contains, matches) = match rule {
         HeaderExpect::Equals(v) => (Some(v.clone()), None, None, None),
-        HeaderExpect::Rule(r) => (r.equals.clone(), r.present, r.contains.clone(), r.matches.clone()),
+        HeaderExpect::Rule(r) => (
+            r.equals.clone(),
+            r.present,
+            r.contains.clone(),
+            r.matches.clone(),
+        ),
     };
     let mut expected = Vec::new();
     let mut passed = true;
     if let Some(p) = present {
-        expected.push(if p { "present".to_string() } else { "absent".to_string() });
+        expected.push(if p {
+            "present".to_string()
+        } else {
+            "absent".to_string()
+        });
         passed &= actual.is_some() == p;
     }
     if let Some(v) = equals {
@@ -157,7 +194,12 @@ fn header_check(name: &str, rule: &HeaderExpect, resp: &HttpResponse, render: Re
 
 /// FHIR JSON may be sent as `application/fhir+json` or `application/json` (R4 §3.1.0.1.5).
 fn is_json_content_type(ct: &str) -> bool {
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/fhir+json" || mime == "application/json" || mime == "application/json+fhir"
 }
 
@@ -166,19 +208,52 @@ fn resource_check(rtype: &str, resp: &HttpResponse, body: &Body) -> CheckResult 
     let ct = resp.header("content-type").unwrap_or("(absent)");
     if !is_json_content_type(ct) {
         return with_message(
-            result("resource", field, false, format!("a FHIR {rtype} as application/fhir+json"), format!("Content-Type: {ct}")),
+            result(
+                "resource",
+                field,
+                false,
+                format!("a FHIR {rtype} as application/fhir+json"),
+                format!("Content-Type: {ct}"),
+            ),
             "wrong content type for FHIR JSON",
         );
     }
     let json = match &body.json {
         Ok(j) => j,
-        Err(e) => return with_message(result("resource", field, false, format!("a FHIR {rtype}"), "not JSON".into()), e.clone()),
+        Err(e) => {
+            return with_message(
+                result(
+                    "resource",
+                    field,
+                    false,
+                    format!("a FHIR {rtype}"),
+                    "not JSON".into(),
+                ),
+                e.clone(),
+            )
+        }
     };
-    let actual_type = json.get("resourceType").and_then(Value::as_str).unwrap_or("(no resourceType)").to_string();
+    let actual_type = json
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("(no resourceType)")
+        .to_string();
     match validate_resource(json, Some(rtype)) {
-        Ok(()) => result("resource", field, true, format!("a valid FHIR {rtype}"), actual_type),
+        Ok(()) => result(
+            "resource",
+            field,
+            true,
+            format!("a valid FHIR {rtype}"),
+            actual_type,
+        ),
         Err(problems) => with_message(
-            result("resource", field, false, format!("a valid FHIR {rtype}"), actual_type),
+            result(
+                "resource",
+                field,
+                false,
+                format!("a valid FHIR {rtype}"),
+                actual_type,
+            ),
             problems.join("; "),
         ),
     }
@@ -186,7 +261,11 @@ fn resource_check(rtype: &str, resp: &HttpResponse, body: &Body) -> CheckResult 
 
 fn outcome_check(expect: OutcomeExpect, body: &Body) -> CheckResult {
     let field = "expect.operation_outcome".to_string();
-    let is_oo = body.json.as_ref().map(is_operation_outcome).unwrap_or(false);
+    let is_oo = body
+        .json
+        .as_ref()
+        .map(is_operation_outcome)
+        .unwrap_or(false);
     let actual = match &body.json {
         Ok(v) => v
             .get("resourceType")
@@ -203,8 +282,20 @@ fn outcome_check(expect: OutcomeExpect, body: &Body) -> CheckResult {
         Err(_) => "no JSON body".into(),
     };
     match expect {
-        OutcomeExpect::Expected => result("operation_outcome", field, is_oo, "an OperationOutcome with issues".into(), actual),
-        OutcomeExpect::Forbidden => result("operation_outcome", field, !is_oo, "no OperationOutcome".into(), actual),
+        OutcomeExpect::Expected => result(
+            "operation_outcome",
+            field,
+            is_oo,
+            "an OperationOutcome with issues".into(),
+            actual,
+        ),
+        OutcomeExpect::Forbidden => result(
+            "operation_outcome",
+            field,
+            !is_oo,
+            "no OperationOutcome".into(),
+            actual,
+        ),
     }
 }
 
@@ -212,9 +303,25 @@ fn fhirpath_check(expr: &str, body: &Body, render: Render) -> CheckResult {
     let field = "expect.fhirpath".to_string();
     let expr = match render(expr) {
         Ok(e) => e,
-        Err(e) => return with_message(result("fhirpath", field, false, expr.to_string(), String::new()), e),
+        Err(e) => {
+            return with_message(
+                result("fhirpath", field, false, expr.to_string(), String::new()),
+                e,
+            )
+        }
     };
-    let fail = |actual: String, msg: String| with_message(result("fhirpath", field.clone(), false, format!("{expr} is true"), actual), msg);
+    let fail = |actual: String, msg: String| {
+        with_message(
+            result(
+                "fhirpath",
+                field.clone(),
+                false,
+                format!("{expr} is true"),
+                actual,
+            ),
+            msg,
+        )
+    };
     let json = match &body.json {
         Ok(j) => j,
         Err(e) => return fail("not JSON".into(), e.clone()),
@@ -226,7 +333,13 @@ fn fhirpath_check(expr: &str, body: &Body, render: Render) -> CheckResult {
     match parsed.evaluate(json) {
         Ok(v) => {
             let passed = matches!(v.as_slice(), [Value::Bool(true)]);
-            result("fhirpath", field, passed, format!("{expr} is true"), compact(&Value::Array(v)))
+            result(
+                "fhirpath",
+                field,
+                passed,
+                format!("{expr} is true"),
+                compact(&Value::Array(v)),
+            )
         }
         Err(e) => fail("evaluation error".into(), e.to_string()),
     }
@@ -235,10 +348,18 @@ fn fhirpath_check(expr: &str, body: &Body, render: Render) -> CheckResult {
 fn jsonpath_check(path: &str, rule: &JsonPathExpect, body: &Body, render: Render) -> CheckResult {
     let field = format!("expect.jsonpath.{path}");
     let rule = match rule {
-        JsonPathExpect::Equals(v) => JsonPathRule { equals: Some(v.clone()), ..Default::default() },
+        JsonPathExpect::Equals(v) => JsonPathRule {
+            equals: Some(v.clone()),
+            ..Default::default()
+        },
         JsonPathExpect::Rule(r) => r.clone(),
     };
-    let fail = |expected: String, actual: String, msg: String| with_message(result("jsonpath", field.clone(), false, expected, actual), msg);
+    let fail = |expected: String, actual: String, msg: String| {
+        with_message(
+            result("jsonpath", field.clone(), false, expected, actual),
+            msg,
+        )
+    };
     let json = match &body.json {
         Ok(j) => j,
         Err(e) => return fail(path.to_string(), "not JSON".into(), e.clone()),
@@ -256,7 +377,11 @@ fn jsonpath_check(path: &str, rule: &JsonPathExpect, body: &Body, render: Render
     let mut expected = Vec::new();
     let mut passed = true;
     if let Some(e) = rule.exists {
-        expected.push(if e { "exists".into() } else { "does not exist".into() });
+        expected.push(if e {
+            "exists".into()
+        } else {
+            "does not exist".into()
+        });
         passed &= nodes.is_empty() != e;
     }
     if let Some(n) = rule.count {
@@ -280,7 +405,13 @@ fn jsonpath_check(path: &str, rule: &JsonPathExpect, body: &Body, render: Render
         match regex::Regex::new(&re) {
             Ok(r) => {
                 passed &= !nodes.is_empty()
-                    && nodes.iter().all(|n| r.is_match(&n.as_str().map(str::to_string).unwrap_or_else(|| n.to_string())));
+                    && nodes.iter().all(|n| {
+                        r.is_match(
+                            &n.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| n.to_string()),
+                        )
+                    });
             }
             Err(e) => return fail(re, actual, format!("bad regex: {e}")),
         }
@@ -292,7 +423,9 @@ fn jsonpath_check(path: &str, rule: &JsonPathExpect, body: &Body, render: Render
 fn loosely_equal(actual: &Value, want: &Value) -> bool {
     match (actual, want) {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (Value::Number(_) | Value::Bool(_), Value::String(s)) => actual.to_string() == *s,
+        (Value::Number(_) | Value::Bool(_), Value::String(s)) => {
+            s.parse::<Value>().is_ok_and(|w| loosely_equal(actual, &w))
+        }
         _ => actual == want,
     }
 }
@@ -301,7 +434,11 @@ fn loosely_equal(actual: &Value, want: &Value) -> bool {
 pub fn render_json(v: &Value, render: Render) -> Result<Value, String> {
     Ok(match v {
         Value::String(s) => Value::String(render(s)?),
-        Value::Array(a) => Value::Array(a.iter().map(|x| render_json(x, render)).collect::<Result<_, _>>()?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_json(x, render))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(m) => {
             let mut out = serde_json::Map::new();
             for (k, x) in m {
@@ -335,7 +472,10 @@ mod tests {
     fn resp(status: u16, ct: &str, body: &str) -> HttpResponse {
         HttpResponse {
             status,
-            headers: vec![("content-type".into(), ct.into()), ("etag".into(), "W/\"1\"".into())],
+            headers: vec![
+                ("content-type".into(), ct.into()),
+                ("etag".into(), "W/\"1\"".into()),
+            ],
             body: body.as_bytes().to_vec(),
             elapsed: Duration::ZERO,
         }
@@ -353,18 +493,37 @@ mod tests {
     fn status_patterns() {
         assert!(status_matches(&StatusExpect::Pattern("2xx".into()), 201));
         assert!(!status_matches(&StatusExpect::Pattern("2xx".into()), 404));
-        assert!(status_matches(&StatusExpect::AnyOf(vec![StatusExpect::Code(404), StatusExpect::Code(410)]), 410));
+        assert!(status_matches(
+            &StatusExpect::AnyOf(vec![StatusExpect::Code(404), StatusExpect::Code(410)]),
+            410
+        ));
     }
 
     #[test]
     fn all_checks_report_expected_and_actual() {
-        let r = resp(200, "application/fhir+json", r#"{"resourceType":"Patient","name":[{"family":"Doe"}]}"#);
+        let r = resp(
+            200,
+            "application/fhir+json",
+            r#"{"resourceType":"Patient","name":[{"family":"Doe"}]}"#,
+        );
         let e = expect("status: 201\nheaders: {ETag: {matches: '^W/\"\\d+\"$'}, Location: {present: true}}\nresource: Patient\noperation_outcome: forbidden\nfhirpath: \"Patient.name.family = '{{ x }}'\"\njsonpath: {\"$.name[0].family\": \"{{ x }}\", \"$.id\": {exists: true}}\n");
         let results = evaluate(&e, &r, &Body::parse(&r), &no_render);
-        let verdicts: Vec<(&str, bool)> = results.iter().map(|c| (c.kind.as_str(), c.passed)).collect();
+        let verdicts: Vec<(&str, bool)> = results
+            .iter()
+            .map(|c| (c.kind.as_str(), c.passed))
+            .collect();
         assert_eq!(
             verdicts,
-            vec![("status", false), ("header", true), ("header", false), ("resource", true), ("operation_outcome", true), ("fhirpath", true), ("jsonpath", true), ("jsonpath", false)]
+            vec![
+                ("status", false),
+                ("header", true),
+                ("header", false),
+                ("resource", true),
+                ("operation_outcome", true),
+                ("fhirpath", true),
+                ("jsonpath", true),
+                ("jsonpath", false)
+            ]
         );
         assert_eq!(results[0].expected, "201");
         assert_eq!(results[0].actual, "200");
@@ -378,7 +537,11 @@ mod tests {
         let e = expect("resource: Patient\njsonpath: {\"$.id\": {exists: true}}\n");
         let results = evaluate(&e, &r, &Body::parse(&r), &no_render);
         assert!(results.iter().all(|c| !c.passed));
-        assert!(results[0].message.as_deref().unwrap().contains("content type"));
+        assert!(results[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("content type"));
         assert!(results[1].message.as_deref().unwrap().contains("not JSON"));
     }
 }

@@ -7,7 +7,13 @@ use serde_json::Value;
 use crate::scenario::model::RedactionRule;
 
 /// Headers whose values change on every run, with their placeholders.
-const VOLATILE_HEADERS: &[&str] = &["location", "content-location", "etag", "last-modified", "date"];
+const VOLATILE_HEADERS: &[&str] = &[
+    "location",
+    "content-location",
+    "etag",
+    "last-modified",
+    "date",
+];
 
 #[derive(Debug, Default, Clone)]
 pub struct Redactor {
@@ -36,12 +42,13 @@ impl Redactor {
             }
             self.generated.push((format!("[{label}]"), value));
         }
-        self.generated.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        self.generated.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
         self
     }
 
     pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> Self {
-        self.secrets.extend(secrets.into_iter().filter(|s| !s.is_empty()));
+        self.secrets
+            .extend(secrets.into_iter().filter(|s| !s.is_empty()));
         self
     }
 
@@ -69,8 +76,15 @@ impl Redactor {
     pub fn redact_header(&self, name: &str, value: &str) -> String {
         let lname = name.to_ascii_lowercase();
         for rule in &self.extra {
-            if rule.header.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(name)) {
-                return rule.replacement.clone().unwrap_or_else(|| "[redacted]".into());
+            if rule
+                .header
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(name))
+            {
+                return rule
+                    .replacement
+                    .clone()
+                    .unwrap_or_else(|| "[redacted]".into());
             }
         }
         if lname == "authorization" || lname == "cookie" || lname == "set-cookie" {
@@ -109,7 +123,11 @@ impl Redactor {
             let Ok(query) = serde_json_path::JsonPath::parse(path) else {
                 continue;
             };
-            let replacement = Value::String(rule.replacement.clone().unwrap_or_else(|| "[redacted]".into()));
+            let replacement = Value::String(
+                rule.replacement
+                    .clone()
+                    .unwrap_or_else(|| "[redacted]".into()),
+            );
             let locations: Vec<String> = query
                 .query_located(&v)
                 .locations()
@@ -153,7 +171,9 @@ impl Redactor {
                     if let Some(Value::Array(links)) = map.get_mut("link") {
                         for l in links {
                             if let Some(Value::String(u)) = l.get_mut("url") {
-                                *u = percent_encoding::percent_decode_str(u).decode_utf8_lossy().into_owned();
+                                *u = percent_encoding::percent_decode_str(u)
+                                    .decode_utf8_lossy()
+                                    .into_owned();
                             }
                         }
                     }
@@ -168,7 +188,9 @@ impl Redactor {
                     }
                 }
             }
-            Value::Array(items) => items.iter_mut().for_each(|c| self.redact_fhir(c, _in_resource)),
+            Value::Array(items) => items
+                .iter_mut()
+                .for_each(|c| self.redact_fhir(c, _in_resource)),
             _ => {}
         }
     }
@@ -204,7 +226,11 @@ fn redact_etag(value: &str) -> String {
 /// `male` leaves `female` alone while `family=Smith&` still becomes `family=[family]&`.
 fn replace_bounded(haystack: &str, needle: &str, with: &str) -> String {
     if needle.len() < 3 {
-        return if haystack == needle { with.to_string() } else { haystack.to_string() };
+        return if haystack == needle {
+            with.to_string()
+        } else {
+            haystack.to_string()
+        };
     }
     let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
     let mut out = String::with_capacity(haystack.len());
@@ -212,8 +238,9 @@ fn replace_bounded(haystack: &str, needle: &str, with: &str) -> String {
     while let Some(pos) = rest.find(needle) {
         let before = rest[..pos].chars().next_back();
         let after = rest[pos + needle.len()..].chars().next();
-        let boundary = !(is_word(before) && needle.starts_with(char::is_alphanumeric))
-            && !(is_word(after) && needle.ends_with(char::is_alphanumeric));
+        let glued_before = is_word(before) && needle.starts_with(char::is_alphanumeric);
+        let glued_after = is_word(after) && needle.ends_with(char::is_alphanumeric);
+        let boundary = !glued_before && !glued_after;
         out.push_str(&rest[..pos]);
         out.push_str(if boundary { with } else { needle });
         rest = &rest[pos + needle.len()..];
@@ -245,7 +272,10 @@ mod tests {
 
     fn redactor() -> Redactor {
         Redactor::new("http://127.0.0.1:4000/fhir", &[])
-            .with_generated([("mrn".to_string(), "MRN00001234".to_string()), ("fake.gender".into(), "male".into())])
+            .with_generated([
+                ("mrn".to_string(), "MRN00001234".to_string()),
+                ("fake.gender".into(), "male".into()),
+            ])
             .with_secrets(["s3cret-token".to_string()])
     }
 
@@ -268,7 +298,10 @@ mod tests {
         assert_eq!(e["resource"]["id"], "[id]");
         assert_eq!(e["resource"]["meta"]["versionId"], "[versionId]");
         assert_eq!(e["resource"]["gender"], "[fake.gender]");
-        assert_eq!(e["resource"]["managingOrganization"]["reference"], "Organization/[id]");
+        assert_eq!(
+            e["resource"]["managingOrganization"]["reference"],
+            "Organization/[id]"
+        );
         assert_eq!(e["resource"]["identifier"][0]["value"], "[mrn]");
         assert_eq!(e["resource"]["text"]["div"], "female [secret]");
     }
@@ -277,7 +310,10 @@ mod tests {
     fn headers() {
         let r = redactor();
         assert_eq!(
-            r.redact_header("Location", "http://127.0.0.1:4000/fhir/Patient/9f/_history/1"),
+            r.redact_header(
+                "Location",
+                "http://127.0.0.1:4000/fhir/Patient/9f/_history/1"
+            ),
             "[base]/Patient/[id]/_history/[versionId]"
         );
         assert_eq!(r.redact_header("ETag", "W/\"7\""), "W/\"[versionId]\"");
@@ -288,11 +324,22 @@ mod tests {
     #[test]
     fn scenario_rules_apply() {
         let rules = vec![
-            RedactionRule { path: Some("$.birthDate".into()), header: None, replacement: Some("[dob]".into()) },
-            RedactionRule { path: None, header: Some("X-Request-Id".into()), replacement: None },
+            RedactionRule {
+                path: Some("$.birthDate".into()),
+                header: None,
+                replacement: Some("[dob]".into()),
+            },
+            RedactionRule {
+                path: None,
+                header: Some("X-Request-Id".into()),
+                replacement: None,
+            },
         ];
         let r = Redactor::new("", &rules);
-        assert_eq!(r.redact_body(&json!({"birthDate": "1970-01-01"}))["birthDate"], "[dob]");
+        assert_eq!(
+            r.redact_body(&json!({"birthDate": "1970-01-01"}))["birthDate"],
+            "[dob]"
+        );
         assert_eq!(r.redact_header("x-request-id", "abc"), "[redacted]");
     }
 

@@ -119,7 +119,8 @@ pub fn colorize_diff(diff: &str, color: bool) -> String {
     let cyan = anstyle::AnsiColor::Cyan.on_default();
     let mut out = String::new();
     for line in diff.split_inclusive('\n') {
-        let style = if line.starts_with("+++") || line.starts_with("---") || line.starts_with("@@") {
+        let style = if line.starts_with("+++") || line.starts_with("---") || line.starts_with("@@")
+        {
             Some(cyan)
         } else if line.starts_with('+') {
             Some(green)
@@ -151,7 +152,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("s__a.snap");
         std::fs::write(&a, "---\nsource: x\n---\nold\n").unwrap();
-        std::fs::write(dir.path().join("s__a.snap.new"), "---\nsource: x\n---\nnew\n").unwrap();
+        std::fs::write(
+            dir.path().join("s__a.snap.new"),
+            "---\nsource: x\n---\nnew\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("s__b.snap.new"), "---\nsource: x\n---\nb\n").unwrap();
         std::fs::write(dir.path().join("s__c.snap.new"), "---\nsource: x\n---\nc\n").unwrap();
         let pending = find_pending(dir.path()).unwrap();

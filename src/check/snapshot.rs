@@ -40,8 +40,11 @@ pub struct SnapshotKey<'a> {
 
 impl SnapshotStore {
     pub fn path_for(&self, scenario: &str, name: &str) -> PathBuf {
-        self.dir
-            .join(format!("{}__{}.snap", crate::scenario::load::slug(scenario), name))
+        self.dir.join(format!(
+            "{}__{}.snap",
+            crate::scenario::load::slug(scenario),
+            name
+        ))
     }
 
     pub fn check(&self, key: &SnapshotKey, content: &str) -> CheckResult {
@@ -83,10 +86,15 @@ impl SnapshotStore {
                 result.actual = "differs".into();
                 result.diff = Some(unified_diff(&old, content));
                 match self.mode {
-                    SnapshotMode::Ci => result.message = Some("snapshot differs (CI: nothing written)".into()),
+                    SnapshotMode::Ci => {
+                        result.message = Some("snapshot differs (CI: nothing written)".into())
+                    }
                     SnapshotMode::Review => {
                         result.message = Some(match write(&pending) {
-                            Ok(()) => format!("snapshot differs; new version in {}; run `emr-harness review`", pending.display()),
+                            Ok(()) => format!(
+                                "snapshot differs; new version in {}; run `emr-harness review`",
+                                pending.display()
+                            ),
                             Err(e) => e,
                         });
                     }
@@ -104,11 +112,19 @@ impl SnapshotStore {
             None => {
                 result.actual = "missing".into();
                 match self.mode {
-                    SnapshotMode::Ci => result.message = Some("no golden file (CI: nothing written; run with --update locally)".into()),
+                    SnapshotMode::Ci => {
+                        result.message = Some(
+                            "no golden file (CI: nothing written; run with --update locally)"
+                                .into(),
+                        )
+                    }
                     SnapshotMode::Review => {
                         result.diff = Some(unified_diff("", content));
                         result.message = Some(match write(&pending) {
-                            Ok(()) => format!("new snapshot in {}; run `emr-harness review` to accept it", pending.display()),
+                            Ok(()) => format!(
+                                "new snapshot in {}; run `emr-harness review` to accept it",
+                                pending.display()
+                            ),
                             Err(e) => e,
                         });
                     }
@@ -137,8 +153,16 @@ pub fn pending_path(golden: &Path) -> PathBuf {
 pub fn render_response(resp: &HttpResponse, headers: &[String], redactor: &Redactor) -> String {
     let mut out = format!("HTTP {}\n", resp.status);
     for name in headers {
-        for (k, v) in resp.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)) {
-            out.push_str(&format!("{}: {}\n", k.to_ascii_lowercase(), redactor.redact_header(k, v)));
+        for (k, v) in resp
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
+            out.push_str(&format!(
+                "{}: {}\n",
+                k.to_ascii_lowercase(),
+                redactor.redact_header(k, v)
+            ));
         }
     }
     if !resp.body.is_empty() {
@@ -231,7 +255,10 @@ mod tests {
     #[test]
     fn review_mode_writes_pending_and_never_the_golden() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SnapshotStore { dir: dir.path().to_path_buf(), mode: SnapshotMode::Review };
+        let store = SnapshotStore {
+            dir: dir.path().to_path_buf(),
+            mode: SnapshotMode::Review,
+        };
         let golden = store.path_for("Patient lifecycle", "read");
         assert!(golden.ends_with("patient-lifecycle__read.snap"));
 
@@ -246,19 +273,31 @@ mod tests {
         let r = store.check(&key(), "HTTP 404\n");
         assert!(!r.passed);
         assert!(r.diff.as_deref().unwrap().contains("-HTTP 200\n+HTTP 404"));
-        assert_eq!(parse_snap(&std::fs::read_to_string(&golden).unwrap()), "HTTP 200\n");
-        assert_eq!(parse_snap(&std::fs::read_to_string(pending_path(&golden)).unwrap()), "HTTP 404\n");
+        assert_eq!(
+            parse_snap(&std::fs::read_to_string(&golden).unwrap()),
+            "HTTP 200\n"
+        );
+        assert_eq!(
+            parse_snap(&std::fs::read_to_string(pending_path(&golden)).unwrap()),
+            "HTTP 404\n"
+        );
     }
 
     #[test]
     fn ci_mode_writes_nothing_and_update_mode_writes_golden() {
         let dir = tempfile::tempdir().unwrap();
-        let ci = SnapshotStore { dir: dir.path().to_path_buf(), mode: SnapshotMode::Ci };
+        let ci = SnapshotStore {
+            dir: dir.path().to_path_buf(),
+            mode: SnapshotMode::Ci,
+        };
         let r = ci.check(&key(), "HTTP 200\n");
         assert!(!r.passed && r.actual == "missing");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
-        let up = SnapshotStore { dir: dir.path().to_path_buf(), mode: SnapshotMode::Update };
+        let up = SnapshotStore {
+            dir: dir.path().to_path_buf(),
+            mode: SnapshotMode::Update,
+        };
         assert!(up.check(&key(), "HTTP 200\n").passed);
         let text = std::fs::read_to_string(up.path_for("Patient lifecycle", "read")).unwrap();
         assert!(text.starts_with("---\nexpression: \"Patient lifecycle / read\"\nsource: \"scenarios/p.yaml\"\n---\nHTTP 200\n"), "{text}");

@@ -133,7 +133,11 @@ impl FhirClient {
                 )
             })
             .collect();
-        let body = response.bytes().await.map_err(|e| self.classify(e))?.to_vec();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.classify(e))?
+            .to_vec();
         Ok(HttpResponse {
             status,
             headers,

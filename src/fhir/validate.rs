@@ -99,7 +99,8 @@ mod tests {
     #[test]
     fn rejects_wrong_type_unknown_element_and_bad_date() {
         let p = json!({"resourceType": "Patient"});
-        assert!(validate_resource(&p, Some("Observation")).unwrap_err()[0].contains("expected a Observation"));
+        assert!(validate_resource(&p, Some("Observation")).unwrap_err()[0]
+            .contains("expected a Observation"));
         let p = json!({"resourceType": "Patient", "nmae": [{"family": "Doe"}]});
         assert_eq!(
             validate_resource(&p, None).unwrap_err(),

@@ -42,13 +42,18 @@ fn case(file: &str, st: &StepResult) -> TestCase {
         Status::Failed => {
             let failed: Vec<_> = st.checks.iter().filter(|c| !c.passed).collect();
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            let first = failed.first().map(|c| format!("{}: expected {}, got {}", c.field, c.expected, c.actual));
+            let first = failed
+                .first()
+                .map(|c| format!("{}: expected {}, got {}", c.field, c.expected, c.actual));
             s.set_message(first.unwrap_or_else(|| "check failed".into()));
             s.set_type("check");
             let detail: Vec<String> = failed
                 .iter()
                 .map(|c| {
-                    let mut t = format!("{} ({}): expected {}, got {}", c.field, c.kind, c.expected, c.actual);
+                    let mut t = format!(
+                        "{} ({}): expected {}, got {}",
+                        c.field, c.kind, c.expected, c.actual
+                    );
                     if let Some(m) = &c.message {
                         t.push_str(&format!("\n  {m}"));
                     }

@@ -19,7 +19,11 @@ pub enum Format {
 }
 
 /// Writes the chosen file formats into `dir`; returns the paths written.
-pub fn write_files(report: &model::RunReport, formats: &[Format], dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub fn write_files(
+    report: &model::RunReport,
+    formats: &[Format],
+    dir: &Path,
+) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for f in formats {
         let (name, content) = match f {

@@ -174,10 +174,6 @@ impl RunReport {
     }
 
     pub fn all_passed(&self) -> bool {
-        !self.partial
-            && self
-                .scenarios
-                .iter()
-                .all(|s| s.status == Status::Passed)
+        !self.partial && self.scenarios.iter().all(|s| s.status == Status::Passed)
     }
 }

@@ -54,16 +54,31 @@ pub fn render(report: &RunReport, color: bool) -> String {
                 match failed.as_slice() {
                     [] => format!("{} check(s)", st.checks.len()),
                     [c, rest @ ..] => {
-                        let more = if rest.is_empty() { String::new() } else { format!(" (+{} more)", rest.len()) };
-                        format!("{}: expected {}, got {}{more}", c.field, c.expected, c.actual)
+                        let more = if rest.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (+{} more)", rest.len())
+                        };
+                        format!(
+                            "{}: expected {}, got {}{more}",
+                            c.field, c.expected, c.actual
+                        )
                     }
                 }
             };
             rows.push(Row {
-                scenario: if i == 0 { sc.name.clone() } else { String::new() },
+                scenario: if i == 0 {
+                    sc.name.clone()
+                } else {
+                    String::new()
+                },
                 step: st.name.clone(),
                 result: mark(st.status).into(),
-                http: st.response.as_ref().map(|r| r.status.to_string()).unwrap_or_default(),
+                http: st
+                    .response
+                    .as_ref()
+                    .map(|r| r.status.to_string())
+                    .unwrap_or_default(),
                 ms: format!("{:.1}", st.duration_ms),
                 detail,
             });
@@ -77,7 +92,8 @@ pub fn render(report: &RunReport, color: bool) -> String {
     out.push('\n');
     out.push_str(&failures(report, color));
     let s = &report.summary;
-    let _ = writeln!(
+    let _ =
+        writeln!(
         out,
         "\n{} scenario(s), {} step(s): {} passed, {} failed, {} error(s), {} skipped in {:.0} ms{}",
         s.scenarios,
@@ -99,16 +115,31 @@ fn failures(report: &RunReport, color: bool) -> String {
             if matches!(st.status, Status::Passed | Status::Skipped) {
                 continue;
             }
-            let _ = writeln!(out, "\n{} {}:{} step `{}`", mark(st.status), sc.file, st.line, st.name);
+            let _ = writeln!(
+                out,
+                "\n{} {}:{} step `{}`",
+                mark(st.status),
+                sc.file,
+                st.line,
+                st.name
+            );
             if let Some(r) = &st.request {
                 let _ = writeln!(out, "  {} {}", r.method, r.url);
             }
             if let Some(e) = &st.error {
-                let field = e.field.as_deref().map(|f| format!(" (field `{f}`)")).unwrap_or_default();
+                let field = e
+                    .field
+                    .as_deref()
+                    .map(|f| format!(" (field `{f}`)"))
+                    .unwrap_or_default();
                 let _ = writeln!(out, "  {:?}{field}: {}", e.kind, e.message);
             }
             for c in st.checks.iter().filter(|c| !c.passed) {
-                let _ = writeln!(out, "  {}: expected {}, got {}", c.field, c.expected, c.actual);
+                let _ = writeln!(
+                    out,
+                    "  {}: expected {}, got {}",
+                    c.field, c.expected, c.actual
+                );
                 if let Some(m) = &c.message {
                     let _ = writeln!(out, "    {m}");
                 }

@@ -85,8 +85,13 @@ mod tests {
     fn resp() -> HttpResponse {
         HttpResponse {
             status: 201,
-            headers: vec![("location".into(), "http://x/fhir/Patient/abc/_history/1".into())],
-            body: br#"{"resourceType":"Patient","id":"abc","name":[{"family":"Doe"}],"active":true}"#.to_vec(),
+            headers: vec![(
+                "location".into(),
+                "http://x/fhir/Patient/abc/_history/1".into(),
+            )],
+            body:
+                br#"{"resourceType":"Patient","id":"abc","name":[{"family":"Doe"}],"active":true}"#
+                    .to_vec(),
             elapsed: Duration::ZERO,
         }
     }
@@ -95,18 +100,36 @@ mod tests {
     fn captures_from_each_source() {
         let r = resp();
         let b = Body::parse(&r);
-        let header = CaptureRule { header: Some("Location".into()), regex: Some("Patient/([^/]+)".into()), ..Default::default() };
+        let header = CaptureRule {
+            header: Some("Location".into()),
+            regex: Some("Patient/([^/]+)".into()),
+            ..Default::default()
+        };
         assert_eq!(apply(&header, &r, &b).unwrap(), "abc");
-        assert_eq!(apply(&rule_from_expr("$.name[0].family"), &r, &b).unwrap(), "Doe");
-        assert_eq!(apply(&rule_from_expr("Patient.active"), &r, &b).unwrap(), "true");
+        assert_eq!(
+            apply(&rule_from_expr("$.name[0].family"), &r, &b).unwrap(),
+            "Doe"
+        );
+        assert_eq!(
+            apply(&rule_from_expr("Patient.active"), &r, &b).unwrap(),
+            "true"
+        );
     }
 
     #[test]
     fn nothing_matched_says_where_it_looked() {
         let r = resp();
         let b = Body::parse(&r);
-        assert!(apply(&rule_from_expr("$.missing"), &r, &b).unwrap_err().contains("`$.missing` matched nothing"));
-        let h = CaptureRule { header: Some("ETag".into()), ..Default::default() };
-        assert_eq!(apply(&h, &r, &b).unwrap_err(), "the response has no `ETag` header");
+        assert!(apply(&rule_from_expr("$.missing"), &r, &b)
+            .unwrap_err()
+            .contains("`$.missing` matched nothing"));
+        let h = CaptureRule {
+            header: Some("ETag".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            apply(&h, &r, &b).unwrap_err(),
+            "the response has no `ETag` header"
+        );
     }
 }

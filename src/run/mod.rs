@@ -143,7 +143,11 @@ impl Runner {
         };
         if self.interrupted() {
             out.status = Status::Skipped;
-            out.error = Some(error(ErrorKind::Interrupted, "the run was interrupted before this step", None));
+            out.error = Some(error(
+                ErrorKind::Interrupted,
+                "the run was interrupted before this step",
+                None,
+            ));
             return out;
         }
         let Request::Fhir(req) = &step.request;
@@ -182,12 +186,20 @@ impl Runner {
         let resp = match sent {
             None => {
                 out.status = Status::Skipped;
-                out.error = Some(error(ErrorKind::Interrupted, "interrupted while waiting for the response", None));
+                out.error = Some(error(
+                    ErrorKind::Interrupted,
+                    "interrupted while waiting for the response",
+                    None,
+                ));
                 return out;
             }
             Some(Err(e)) => {
                 out.status = Status::Error;
-                out.error = Some(error(transport_kind(&e), redactor.hide_secrets(&e.to_string()), None));
+                out.error = Some(error(
+                    transport_kind(&e),
+                    redactor.hide_secrets(&e.to_string()),
+                    None,
+                ));
                 self.mark_captures_failed(step, state);
                 return out;
             }
@@ -203,7 +215,8 @@ impl Runner {
         out.checks = check::evaluate(&step.expect, &resp, &body, &render);
         if let Some(snap) = &step.expect.snapshot {
             if let Some(name) = snapshot_name(snap, step) {
-                out.checks.push(self.snapshot(s, step, &name, &resp, &redactor));
+                out.checks
+                    .push(self.snapshot(s, step, &name, &resp, &redactor));
             }
         }
         if out.checks.iter().any(|c| !c.passed) {
@@ -221,7 +234,9 @@ impl Runner {
                     state.vars.insert(name.clone(), v);
                 }
                 Err(e) => {
-                    state.failed_captures.insert(name.clone(), step.name.clone());
+                    state
+                        .failed_captures
+                        .insert(name.clone(), step.name.clone());
                     if out.error.is_none() {
                         out.status = Status::Error;
                         out.error = Some(error(
@@ -236,7 +251,14 @@ impl Runner {
         out
     }
 
-    fn snapshot(&self, s: &Scenario, step: &Step, name: &str, resp: &HttpResponse, redactor: &Redactor) -> crate::report::model::CheckResult {
+    fn snapshot(
+        &self,
+        s: &Scenario,
+        step: &Step,
+        name: &str,
+        resp: &HttpResponse,
+        redactor: &Redactor,
+    ) -> crate::report::model::CheckResult {
         let content = render_response(resp, &s.snapshot_headers, redactor);
         self.opts.snapshots.check(
             &SnapshotKey {
@@ -274,27 +296,45 @@ impl Runner {
 
     fn mark_captures_failed(&self, step: &Step, state: &mut ScenarioState) {
         for name in step.capture.keys() {
-            state.failed_captures.insert(name.clone(), step.name.clone());
+            state
+                .failed_captures
+                .insert(name.clone(), step.name.clone());
         }
     }
 
     /// Renders a FHIR request; on failure says which field's template failed.
-    fn prepare(&self, req: &FhirRequest, render: &dyn Fn(&str) -> Result<String, String>) -> Result<HttpRequest, (String, String)> {
+    fn prepare(
+        &self,
+        req: &FhirRequest,
+        render: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<HttpRequest, (String, String)> {
         let path = render(&req.path).map_err(|e| ("fhir.path".to_string(), e))?;
         let mut headers = Vec::new();
         for (k, v) in &req.headers {
-            headers.push((k.clone(), render(v).map_err(|e| (format!("fhir.headers.{k}"), e))?));
+            headers.push((
+                k.clone(),
+                render(v).map_err(|e| (format!("fhir.headers.{k}"), e))?,
+            ));
         }
-        let has = |headers: &Vec<(String, String)>, name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        let has = |headers: &Vec<(String, String)>, name: &str| {
+            headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
         if !has(&headers, "accept") {
             headers.push(("Accept".into(), FHIR_JSON.into()));
         }
         let body = match &req.body {
             None => None,
-            Some(Body::Text(t)) => Some(render(t).map_err(|e| ("fhir.body".to_string(), e))?.into_bytes()),
+            Some(Body::Text(t)) => Some(
+                render(t)
+                    .map_err(|e| ("fhir.body".to_string(), e))?
+                    .into_bytes(),
+            ),
             Some(Body::Json(v)) => {
                 let rendered = render_json(v, render).map_err(|e| ("fhir.body".to_string(), e))?;
-                Some(serde_json::to_vec(&rendered).map_err(|e| ("fhir.body".to_string(), e.to_string()))?)
+                Some(
+                    serde_json::to_vec(&rendered)
+                        .map_err(|e| ("fhir.body".to_string(), e.to_string()))?,
+                )
             }
         };
         if body.is_some() && !has(&headers, "content-type") {
@@ -334,7 +374,13 @@ impl ScenarioState {
         let captured = self.captured.iter().filter(|(_, v)| v.len() >= 6).cloned();
         Redactor::new(base, &s.redact)
             .with_secrets(secrets)
-            .with_generated(self.derived.iter().cloned().chain(captured).chain(generated))
+            .with_generated(
+                self.derived
+                    .iter()
+                    .cloned()
+                    .chain(captured)
+                    .chain(generated),
+            )
     }
 }
 

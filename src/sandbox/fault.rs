@@ -56,13 +56,18 @@ pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> R
             ))
         });
         let mut resp = Response::new(Body::from_stream(stream));
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/fhir+json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/fhir+json"),
+        );
         return resp;
     }
     let resp = next.run(req).await;
     if hit(faults.malformed_rate) {
         let (mut parts, body) = resp.into_parts();
-        let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, 16 << 20)
+            .await
+            .unwrap_or_default();
         let cut = bytes.slice(..bytes.len() / 2);
         parts.headers.remove(header::CONTENT_LENGTH);
         return Response::from_parts(parts, Body::from(cut));

@@ -1,5 +1,8 @@
 //! The sandbox's FHIR R4 REST API (http.html): create, read, vread, update, delete, history,
 //! search and transaction/batch, for every resource type, with OperationOutcome on every error.
+// Errors here are finished HTTP responses, built once and returned straight to axum; boxing them
+// would only add an allocation to every error path.
+#![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -54,7 +57,12 @@ fn outcome_value(severity: &str, code: &str, diagnostics: &[String]) -> Value {
 }
 
 fn fhir(status: StatusCode, body: &Value) -> Response {
-    (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, code: &str, diagnostics: impl Into<String>) -> Response {
@@ -74,7 +82,10 @@ enum Return {
 }
 
 fn prefer_return(headers: &HeaderMap) -> Return {
-    let prefer = headers.get("prefer").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let prefer = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if prefer.contains("return=minimal") {
         Return::Minimal
     } else if prefer.contains("return=OperationOutcome") {
@@ -84,11 +95,28 @@ fn prefer_return(headers: &HeaderMap) -> Return {
     }
 }
 
-fn resource_response(state: &AppState, status: StatusCode, rtype: &str, id: &str, v: &Version, ret: Return, location: bool) -> Response {
+fn resource_response(
+    state: &AppState,
+    status: StatusCode,
+    rtype: &str,
+    id: &str,
+    v: &Version,
+    ret: Return,
+    location: bool,
+) -> Response {
     let body = match ret {
-        Return::Representation => v.resource.as_ref().map(Value::to_string).unwrap_or_default(),
+        Return::Representation => v
+            .resource
+            .as_ref()
+            .map(Value::to_string)
+            .unwrap_or_default(),
         Return::Minimal => String::new(),
-        Return::Outcome => outcome_value("information", "informational", &[format!("{rtype}/{id} version {}", v.version_id)]).to_string(),
+        Return::Outcome => outcome_value(
+            "information",
+            "informational",
+            &[format!("{rtype}/{id} version {}", v.version_id)],
+        )
+        .to_string(),
     };
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
@@ -102,7 +130,10 @@ fn resource_response(state: &AppState, status: StatusCode, rtype: &str, id: &str
         h.insert(header::LAST_MODIFIED, lm);
     }
     if location {
-        if let Ok(loc) = HeaderValue::from_str(&format!("{}/{rtype}/{id}/_history/{}", state.base_url, v.version_id)) {
+        if let Ok(loc) = HeaderValue::from_str(&format!(
+            "{}/{rtype}/{id}/_history/{}",
+            state.base_url, v.version_id
+        )) {
             h.insert(header::LOCATION, loc);
         }
     }
@@ -113,16 +144,28 @@ fn known_type(rtype: &str) -> Result<(), Response> {
     if RESOURCE_TYPES.contains(&rtype) {
         Ok(())
     } else {
-        Err(error(StatusCode::NOT_FOUND, "not-supported", format!("unknown resource type `{rtype}`")))
+        Err(error(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!("unknown resource type `{rtype}`"),
+        ))
     }
 }
 
 /// Parses and validates a request body as a resource of `rtype` (400 + OperationOutcome if not).
 fn parse_body(body: &[u8], rtype: &str) -> Result<Value, Response> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "structure", format!("the body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "structure",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
     check_resource(&value, rtype).map_err(|problems| {
-        fhir(StatusCode::BAD_REQUEST, &outcome_value("error", "structure", &problems))
+        fhir(
+            StatusCode::BAD_REQUEST,
+            &outcome_value("error", "structure", &problems),
+        )
     })?;
     Ok(value)
 }
@@ -148,7 +191,12 @@ pub async fn metadata(State(state): State<Shared>) -> Response {
     fhir(StatusCode::OK, &capability_statement(&state.base_url))
 }
 
-pub async fn create(State(state): State<Shared>, Path(rtype): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn create(
+    State(state): State<Shared>,
+    Path(rtype): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = known_type(&rtype) {
         return r;
     }
@@ -169,7 +217,11 @@ pub async fn create(State(state): State<Shared>, Path(rtype): Path<String>, head
                 }
             }
             Ok(ids) if ids.len() > 1 => {
-                return error(StatusCode::PRECONDITION_FAILED, "duplicate", format!("If-None-Exist matched {} resources", ids.len()))
+                return error(
+                    StatusCode::PRECONDITION_FAILED,
+                    "duplicate",
+                    format!("If-None-Exist matched {} resources", ids.len()),
+                )
             }
             Ok(_) => {}
         }
@@ -179,31 +231,78 @@ pub async fn create(State(state): State<Shared>, Path(rtype): Path<String>, head
     resource_response(&state, StatusCode::CREATED, &rtype, &id, &v, ret, true)
 }
 
-pub async fn read(State(state): State<Shared>, Path((rtype, id)): Path<(String, String)>) -> Response {
+pub async fn read(
+    State(state): State<Shared>,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Response {
     if let Err(r) = known_type(&rtype) {
         return r;
     }
     let store = state.store();
     match store.read(&rtype, &id) {
-        Read::Found(v) => resource_response(&state, StatusCode::OK, &rtype, &id, v, Return::Representation, false),
-        Read::Gone(_) => error(StatusCode::GONE, "deleted", format!("{rtype}/{id} was deleted")),
-        Read::Missing => error(StatusCode::NOT_FOUND, "not-found", format!("{rtype}/{id} is not known")),
+        Read::Found(v) => resource_response(
+            &state,
+            StatusCode::OK,
+            &rtype,
+            &id,
+            v,
+            Return::Representation,
+            false,
+        ),
+        Read::Gone(_) => error(
+            StatusCode::GONE,
+            "deleted",
+            format!("{rtype}/{id} was deleted"),
+        ),
+        Read::Missing => error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{rtype}/{id} is not known"),
+        ),
     }
 }
 
-pub async fn vread(State(state): State<Shared>, Path((rtype, id, vid)): Path<(String, String, String)>) -> Response {
+pub async fn vread(
+    State(state): State<Shared>,
+    Path((rtype, id, vid)): Path<(String, String, String)>,
+) -> Response {
     if let Err(r) = known_type(&rtype) {
         return r;
     }
     let store = state.store();
-    match vid.parse::<u64>().ok().and_then(|n| store.vread(&rtype, &id, n)) {
-        Some(v) if v.resource.is_some() => resource_response(&state, StatusCode::OK, &rtype, &id, v, Return::Representation, false),
-        Some(_) => error(StatusCode::GONE, "deleted", format!("{rtype}/{id} version {vid} is a deletion")),
-        None => error(StatusCode::NOT_FOUND, "not-found", format!("{rtype}/{id} has no version {vid}")),
+    match vid
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| store.vread(&rtype, &id, n))
+    {
+        Some(v) if v.resource.is_some() => resource_response(
+            &state,
+            StatusCode::OK,
+            &rtype,
+            &id,
+            v,
+            Return::Representation,
+            false,
+        ),
+        Some(_) => error(
+            StatusCode::GONE,
+            "deleted",
+            format!("{rtype}/{id} version {vid} is a deletion"),
+        ),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{rtype}/{id} has no version {vid}"),
+        ),
     }
 }
 
-pub async fn update(State(state): State<Shared>, Path((rtype, id)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn update(
+    State(state): State<Shared>,
+    Path((rtype, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = known_type(&rtype) {
         return r;
     }
@@ -212,7 +311,11 @@ pub async fn update(State(state): State<Shared>, Path((rtype, id)): Path<(String
         Err(r) => return r,
     };
     if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-        return error(StatusCode::BAD_REQUEST, "invariant", format!("the body's id must be `{id}`, as in the URL (R4 http.html#update)"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invariant",
+            format!("the body's id must be `{id}`, as in the URL (R4 http.html#update)"),
+        );
     }
     let ret = prefer_return(&headers);
     let mut store = state.store_mut();
@@ -224,21 +327,39 @@ pub async fn update(State(state): State<Shared>, Path((rtype, id)): Path<(String
         let want = want.trim().trim_start_matches("W/").trim_matches('"');
         if current.map(|c| c.to_string()).as_deref() != Some(want) {
             let have = current.map_or("none".to_string(), |c| c.to_string());
-            return error(StatusCode::PRECONDITION_FAILED, "conflict", format!("If-Match version {want} does not match the current version {have}"));
+            return error(
+                StatusCode::PRECONDITION_FAILED,
+                "conflict",
+                format!("If-Match version {want} does not match the current version {have}"),
+            );
         }
     }
-    let status = if current.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if current.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     let v = store.put(&rtype, &id, resource, "PUT");
     resource_response(&state, status, &rtype, &id, &v, ret, true)
 }
 
-pub async fn delete(State(state): State<Shared>, Path((rtype, id)): Path<(String, String)>) -> Response {
+pub async fn delete(
+    State(state): State<Shared>,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Response {
     if let Err(r) = known_type(&rtype) {
         return r;
     }
     match state.store_mut().delete(&rtype, &id) {
         Some(v) => {
-            let mut resp = fhir(StatusCode::OK, &outcome_value("information", "informational", &[format!("{rtype}/{id} deleted")]));
+            let mut resp = fhir(
+                StatusCode::OK,
+                &outcome_value(
+                    "information",
+                    "informational",
+                    &[format!("{rtype}/{id} deleted")],
+                ),
+            );
             if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", v.version_id)) {
                 resp.headers_mut().insert(header::ETAG, etag);
             }
@@ -249,16 +370,32 @@ pub async fn delete(State(state): State<Shared>, Path((rtype, id)): Path<(String
     }
 }
 
-pub async fn history_instance(State(state): State<Shared>, Path((rtype, id)): Path<(String, String)>) -> Response {
+pub async fn history_instance(
+    State(state): State<Shared>,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Response {
     if let Err(r) = known_type(&rtype) {
         return r;
     }
     let store = state.store();
     let Some(h) = store.history(&rtype, &id) else {
-        return error(StatusCode::NOT_FOUND, "not-found", format!("{rtype}/{id} is not known"));
+        return error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{rtype}/{id} is not known"),
+        );
     };
-    let entries: Vec<(&str, &Version)> = h.versions.iter().rev().map(|v| (id.as_str(), v)).collect();
-    fhir(StatusCode::OK, &history_bundle(&state, &rtype, &entries, &format!("{}/{rtype}/{id}/_history", state.base_url)))
+    let entries: Vec<(&str, &Version)> =
+        h.versions.iter().rev().map(|v| (id.as_str(), v)).collect();
+    fhir(
+        StatusCode::OK,
+        &history_bundle(
+            &state,
+            &rtype,
+            &entries,
+            &format!("{}/{rtype}/{id}/_history", state.base_url),
+        ),
+    )
 }
 
 pub async fn history_type(State(state): State<Shared>, Path(rtype): Path<String>) -> Response {
@@ -267,10 +404,23 @@ pub async fn history_type(State(state): State<Shared>, Path(rtype): Path<String>
     }
     let store = state.store();
     let entries = store.type_history(&rtype);
-    fhir(StatusCode::OK, &history_bundle(&state, &rtype, &entries, &format!("{}/{rtype}/_history", state.base_url)))
+    fhir(
+        StatusCode::OK,
+        &history_bundle(
+            &state,
+            &rtype,
+            &entries,
+            &format!("{}/{rtype}/_history", state.base_url),
+        ),
+    )
 }
 
-fn history_bundle(state: &AppState, rtype: &str, versions: &[(&str, &Version)], self_url: &str) -> Value {
+fn history_bundle(
+    state: &AppState,
+    rtype: &str,
+    versions: &[(&str, &Version)],
+    self_url: &str,
+) -> Value {
     let entries: Vec<Value> = versions
         .iter()
         .map(|(id, v)| {
@@ -328,11 +478,23 @@ fn parse_query(rtype: &str, query: &str, strict: bool) -> Result<SearchQuery, Re
         };
         match name.as_str() {
             "_count" => {
-                let n = v.parse::<usize>().map_err(|_| error(StatusCode::BAD_REQUEST, "invalid", format!("_count `{v}` is not a number")))?;
+                let n = v.parse::<usize>().map_err(|_| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        format!("_count `{v}` is not a number"),
+                    )
+                })?;
                 q.count = Some(n);
             }
             "_offset" => {
-                q.offset = v.parse::<usize>().map_err(|_| error(StatusCode::BAD_REQUEST, "invalid", format!("_offset `{v}` is not a number")))?;
+                q.offset = v.parse::<usize>().map_err(|_| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        format!("_offset `{v}` is not a number"),
+                    )
+                })?;
             }
             "_summary" if v == "count" => {
                 q.summary_count = true;
@@ -344,7 +506,11 @@ fn parse_query(rtype: &str, query: &str, strict: bool) -> Result<SearchQuery, Re
                 q.filters.push((name, modifier, v.to_string()));
             }
             _ if strict => {
-                return Err(error(StatusCode::BAD_REQUEST, "not-supported", format!("search parameter `{name}` is not supported for {rtype}")))
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    format!("search parameter `{name}` is not supported for {rtype}"),
+                ))
             }
             // Lenient by default (search.html#errors): ignored, and left out of the self link.
             _ => {}
@@ -375,11 +541,19 @@ fn filter(r: &Value, q: &SearchQuery) -> Result<bool, Response> {
     Ok(true)
 }
 
-pub async fn search_type(State(state): State<Shared>, Path(rtype): Path<String>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn search_type(
+    State(state): State<Shared>,
+    Path(rtype): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = known_type(&rtype) {
         return r;
     }
-    let strict = headers.get("prefer").and_then(|v| v.to_str().ok()).is_some_and(|p| p.contains("handling=strict"));
+    let strict = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.contains("handling=strict"));
     let q = match parse_query(&rtype, query.as_deref().unwrap_or(""), strict) {
         Ok(q) => q,
         Err(r) => return r,
@@ -408,12 +582,17 @@ pub async fn search_type(State(state): State<Shared>, Path(rtype): Path<String>,
     if count > 0 {
         links.push(json!({"relation": "first", "url": link(0)}));
         if q.offset > 0 {
-            links.push(json!({"relation": "previous", "url": link(q.offset.saturating_sub(count))}));
+            links
+                .push(json!({"relation": "previous", "url": link(q.offset.saturating_sub(count))}));
         }
         if q.offset + count < total {
             links.push(json!({"relation": "next", "url": link(q.offset + count)}));
         }
-        let last = if total == 0 { 0 } else { (total - 1) / count * count };
+        let last = if total == 0 {
+            0
+        } else {
+            (total - 1) / count * count
+        };
         links.push(json!({"relation": "last", "url": link(last)}));
     }
     let entries: Vec<Value> = if q.summary_count {
@@ -448,16 +627,37 @@ pub async fn search_type(State(state): State<Shared>, Path(rtype): Path<String>,
 pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
     let bundle: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "structure", format!("the body is not valid JSON: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                format!("the body is not valid JSON: {e}"),
+            )
+        }
     };
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-        return error(StatusCode::BAD_REQUEST, "invalid", "POST to the base URL takes a transaction or batch Bundle");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "POST to the base URL takes a transaction or batch Bundle",
+        );
     }
-    let kind = bundle.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = bundle
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if kind != "transaction" && kind != "batch" {
-        return error(StatusCode::BAD_REQUEST, "invalid", format!("Bundle.type must be transaction or batch, not `{kind}`"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("Bundle.type must be transaction or batch, not `{kind}`"),
+        );
     }
-    let entries = bundle.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+    let entries = bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut store = state.store_mut();
 
     // Transactions resolve `urn:uuid:` fullUrls of created resources to their new ids first, so
@@ -465,9 +665,21 @@ pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut planned = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        let method = e.pointer("/request/method").and_then(Value::as_str).unwrap_or_default().to_ascii_uppercase();
-        let url = e.pointer("/request/url").and_then(Value::as_str).unwrap_or_default().to_string();
-        let new = if method == "POST" { Some(new_id()) } else { None };
+        let method = e
+            .pointer("/request/method")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let url = e
+            .pointer("/request/url")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let new = if method == "POST" {
+            Some(new_id())
+        } else {
+            None
+        };
         if let (Some(full), Some(id)) = (e.get("fullUrl").and_then(Value::as_str), &new) {
             let rtype = url.split(['/', '?']).next().unwrap_or_default();
             ids.insert(full.to_string(), format!("{rtype}/{id}"));
@@ -486,12 +698,18 @@ pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
         let rtype = parts.next().unwrap_or_default().to_string();
         let id = parts.next().map(str::to_string);
         let problem = if !RESOURCE_TYPES.contains(&rtype.as_str()) {
-            Some(format!("entry {i}: unknown resource type in request.url `{url}`"))
+            Some(format!(
+                "entry {i}: unknown resource type in request.url `{url}`"
+            ))
         } else {
             match (method.as_str(), &resource) {
-                ("PUT" | "DELETE", _) if id.is_none() => Some(format!("entry {i}: {method} needs `Type/id` in request.url")),
+                ("PUT" | "DELETE", _) if id.is_none() => Some(format!(
+                    "entry {i}: {method} needs `Type/id` in request.url"
+                )),
                 ("POST" | "PUT", None) => Some(format!("entry {i}: {method} needs a resource")),
-                ("POST" | "PUT", Some(r)) => check_resource(r, &rtype).err().map(|p| format!("entry {i}: {}", p.join("; "))),
+                ("POST" | "PUT", Some(r)) => check_resource(r, &rtype)
+                    .err()
+                    .map(|p| format!("entry {i}: {}", p.join("; "))),
                 ("GET" | "DELETE", _) => None,
                 _ => Some(format!("entry {i}: unsupported method `{method}`")),
             }
@@ -503,7 +721,10 @@ pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
     }
     if kind == "transaction" && !errors.is_empty() {
         let msgs: Vec<String> = errors.into_iter().map(|(_, p)| p).collect();
-        return fhir(StatusCode::BAD_REQUEST, &outcome_value("error", "processing", &msgs));
+        return fhir(
+            StatusCode::BAD_REQUEST,
+            &outcome_value("error", "processing", &msgs),
+        );
     }
 
     let mut responses: Vec<(usize, Value)> = errors
@@ -523,23 +744,41 @@ pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
                 let mut r = r;
                 r["id"] = Value::String(id.clone());
                 let v = store.put(&rtype, &id, r, "PUT");
-                write_entry(&state, if existed { "200 OK" } else { "201 Created" }, &rtype, &id, &v)
+                write_entry(
+                    &state,
+                    if existed { "200 OK" } else { "201 Created" },
+                    &rtype,
+                    &id,
+                    &v,
+                )
             }
             ("DELETE", _) => {
                 let id = id.unwrap_or_default();
-                let status = if store.delete(&rtype, &id).is_some() { "200 OK" } else { "204 No Content" };
+                let status = if store.delete(&rtype, &id).is_some() {
+                    "200 OK"
+                } else {
+                    "204 No Content"
+                };
                 json!({"response": {"status": status}})
             }
             _ => {
                 // GET: read by id only; searches inside a batch are left out of the sandbox.
                 match id.as_deref().map(|id| store.read(&rtype, id)) {
                     Some(Read::Found(v)) => {
-                        let mut e = write_entry(&state, "200 OK", &rtype, id.as_deref().unwrap_or_default(), v);
+                        let mut e = write_entry(
+                            &state,
+                            "200 OK",
+                            &rtype,
+                            id.as_deref().unwrap_or_default(),
+                            v,
+                        );
                         e["resource"] = v.resource.clone().unwrap_or(Value::Null);
                         e
                     }
                     Some(Read::Gone(_)) => json!({"response": {"status": "410 Gone"}}),
-                    _ => json!({"response": {"status": "404 Not Found", "outcome": outcome_value("error", "not-found", &[format!("{url} is not known")])}}),
+                    _ => {
+                        json!({"response": {"status": "404 Not Found", "outcome": outcome_value("error", "not-found", &[format!("{url} is not known")])}})
+                    }
                 }
             }
         };
@@ -587,5 +826,9 @@ fn rewrite_references(v: &mut Value, ids: &HashMap<String, String>) {
 }
 
 pub async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "not-found", "no such endpoint in the sandbox's FHIR API")
+    error(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "no such endpoint in the sandbox's FHIR API",
+    )
 }

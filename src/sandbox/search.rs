@@ -7,7 +7,11 @@ use serde_json::Value;
 
 /// Search parameters the sandbox understands, for every type (types lacking the element match
 /// nothing). The CapabilityStatement declares them per type.
-pub const COMMON_PARAMS: &[(&str, &str)] = &[("_id", "token"), ("_lastUpdated", "date"), ("identifier", "token")];
+pub const COMMON_PARAMS: &[(&str, &str)] = &[
+    ("_id", "token"),
+    ("_lastUpdated", "date"),
+    ("identifier", "token"),
+];
 
 /// Extra parameters by resource type, with their FHIR search types.
 pub fn type_params(rtype: &str) -> &'static [(&'static str, &'static str)] {
@@ -21,7 +25,8 @@ pub fn type_params(rtype: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "Organization" | "Location" | "HealthcareService" => &[("name", "string")],
         "Observation" | "Condition" | "Procedure" | "DiagnosticReport" | "MedicationRequest"
-        | "ServiceRequest" | "AllergyIntolerance" | "Immunization" | "DocumentReference" | "CarePlan" => &[
+        | "ServiceRequest" | "AllergyIntolerance" | "Immunization" | "DocumentReference"
+        | "CarePlan" => &[
             ("patient", "reference"),
             ("subject", "reference"),
             ("code", "token"),
@@ -39,11 +44,19 @@ pub fn type_params(rtype: &str) -> &'static [(&'static str, &'static str)] {
 }
 
 pub fn is_supported(rtype: &str, param: &str) -> bool {
-    COMMON_PARAMS.iter().chain(type_params(rtype)).any(|(p, _)| *p == param)
+    COMMON_PARAMS
+        .iter()
+        .chain(type_params(rtype))
+        .any(|(p, _)| *p == param)
 }
 
 /// Does `resource` satisfy `param[:modifier]=value`? `value` may hold comma-separated alternatives.
-pub fn matches(resource: &Value, param: &str, modifier: Option<&str>, value: &str) -> Result<bool, String> {
+pub fn matches(
+    resource: &Value,
+    param: &str,
+    modifier: Option<&str>,
+    value: &str,
+) -> Result<bool, String> {
     let alternatives = split_or(value);
     for alt in alternatives {
         if match_one(resource, param, modifier, &alt)? {
@@ -60,12 +73,16 @@ fn split_or(value: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' if chars.peek() == Some(&',') => {
-                out.last_mut().map(|s| s.push(','));
+                if let Some(s) = out.last_mut() {
+                    s.push(',');
+                }
                 chars.next();
             }
             ',' => out.push(String::new()),
             c => {
-                out.last_mut().map(|s| s.push(c));
+                if let Some(s) = out.last_mut() {
+                    s.push(c);
+                }
             }
         }
     }
@@ -80,9 +97,15 @@ fn match_one(r: &Value, param: &str, modifier: Option<&str>, value: &str) -> Res
     }
     Ok(match param {
         "_id" => r.get("id").and_then(Value::as_str) == Some(value),
-        "_lastUpdated" => date_match(r.pointer("/meta/lastUpdated").and_then(Value::as_str), value)?,
+        "_lastUpdated" => date_match(
+            r.pointer("/meta/lastUpdated").and_then(Value::as_str),
+            value,
+        )?,
         "identifier" => token_match(&items(r.get("identifier")), value, |i| {
-            (i.get("system").and_then(Value::as_str), i.get("value").and_then(Value::as_str))
+            (
+                i.get("system").and_then(Value::as_str),
+                i.get("value").and_then(Value::as_str),
+            )
         }),
         "name" if r.get("name").is_some_and(Value::is_string) => {
             string_match(r.get("name").and_then(Value::as_str), modifier, value)
@@ -102,12 +125,18 @@ fn match_one(r: &Value, param: &str, modifier: Option<&str>, value: &str) -> Res
                     parts.extend(items(n.get("prefix")).iter().filter_map(|g| g.as_str()));
                     parts.extend(items(n.get("suffix")).iter().filter_map(|g| g.as_str()));
                 }
-                parts.into_iter().any(|p| string_match(Some(p), modifier, value))
+                parts
+                    .into_iter()
+                    .any(|p| string_match(Some(p), modifier, value))
             })
         }
         "birthdate" => date_match(r.get("birthDate").and_then(Value::as_str), value)?,
         "gender" | "status" => {
-            let field = if param == "gender" { "gender" } else { "status" };
+            let field = if param == "gender" {
+                "gender"
+            } else {
+                "status"
+            };
             let code = r.get(field).and_then(Value::as_str);
             code.is_some_and(|c| c == value.rsplit('|').next().unwrap_or(value))
         }
@@ -120,7 +149,10 @@ fn match_one(r: &Value, param: &str, modifier: Option<&str>, value: &str) -> Res
                 _ => vec![],
             };
             token_match(&codings, value, |c| {
-                (c.get("system").and_then(Value::as_str), c.get("code").and_then(Value::as_str))
+                (
+                    c.get("system").and_then(Value::as_str),
+                    c.get("code").and_then(Value::as_str),
+                )
             })
         }
         "patient" | "subject" | "encounter" => {
@@ -129,7 +161,9 @@ fn match_one(r: &Value, param: &str, modifier: Option<&str>, value: &str) -> Res
                 "patient" | "subject" => "subject",
                 _ => "encounter",
             };
-            let reference = r.pointer(&format!("/{field}/reference")).and_then(Value::as_str);
+            let reference = r
+                .pointer(&format!("/{field}/reference"))
+                .and_then(Value::as_str);
             let want_type = match param {
                 "patient" => Some("Patient"),
                 "encounter" => Some("Encounter"),
@@ -161,7 +195,11 @@ fn items(v: Option<&Value>) -> Vec<&Value> {
 }
 
 /// Token search `[system]|[code]`, `|code` (no system) and bare `code` (any system).
-fn token_match<'a>(items: &[&'a Value], value: &str, parts: impl Fn(&'a Value) -> (Option<&'a str>, Option<&'a str>)) -> bool {
+fn token_match<'a>(
+    items: &[&'a Value],
+    value: &str,
+    parts: impl Fn(&'a Value) -> (Option<&'a str>, Option<&'a str>),
+) -> bool {
     let (system, code) = match value.split_once('|') {
         Some((s, c)) => (Some(s), c),
         None => (None, value),
@@ -190,7 +228,9 @@ fn string_match(actual: Option<&str>, modifier: Option<&str>, value: &str) -> bo
 
 /// Reference search: `id`, `Type/id` or an absolute URL ending in `Type/id`.
 fn reference_match(reference: Option<&str>, want_type: Option<&str>, value: &str) -> bool {
-    let Some(reference) = reference else { return false };
+    let Some(reference) = reference else {
+        return false;
+    };
     let tail = |s: &str| -> (Option<String>, String) {
         let parts: Vec<&str> = s.trim_end_matches('/').rsplitn(3, '/').collect();
         match parts.as_slice() {
@@ -217,9 +257,13 @@ fn reference_match(reference: Option<&str>, want_type: Option<&str>, value: &str
 
 /// Date search with prefixes (§3.1.1.4.2): compares the ranges the two values stand for.
 fn date_match(actual: Option<&str>, value: &str) -> Result<bool, String> {
-    let Some(actual) = actual else { return Ok(false) };
+    let Some(actual) = actual else {
+        return Ok(false);
+    };
     let (prefix, date) = match value.get(..2) {
-        Some(p @ ("eq" | "ne" | "gt" | "lt" | "ge" | "le" | "sa" | "eb" | "ap")) => (p, &value[2..]),
+        Some(p @ ("eq" | "ne" | "gt" | "lt" | "ge" | "le" | "sa" | "eb" | "ap")) => {
+            (p, &value[2..])
+        }
         _ => ("eq", value),
     };
     let (plo, phi) = date_range(date).ok_or_else(|| format!("`{date}` is not a FHIR date"))?;
@@ -231,8 +275,9 @@ fn date_match(actual: Option<&str>, value: &str) -> Result<bool, String> {
         "ne" => !(alo >= plo && ahi <= phi),
         "gt" => ahi > phi,
         "lt" => alo < plo,
-        "ge" => ahi > phi || (alo >= plo && ahi <= phi),
-        "le" => alo < plo || (alo >= plo && ahi <= phi),
+        // `ge` = `gt` or `eq`; `le` = `lt` or `eq` (written out by clippy's simplification).
+        "ge" => !(ahi <= phi && alo < plo),
+        "le" => !(alo >= plo && ahi > phi),
         "sa" => alo >= phi,
         "eb" => ahi <= plo,
         _ => false,
@@ -258,16 +303,30 @@ pub fn date_range(s: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
             Some((utc(lo), utc(hi)))
         }
         10 => {
-            let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0)?;
+            let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)?;
             Some((utc(d), utc(d) + Duration::days(1)))
         }
         _ => {
             let t = DateTime::parse_from_rfc3339(s)
                 .ok()
                 .map(|t| t.with_timezone(&Utc))
-                .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok().map(utc))
-                .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").ok().map(utc))?;
-            let step = if s.contains('.') { Duration::milliseconds(1) } else { Duration::seconds(1) };
+                .or_else(|| {
+                    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
+                        .ok()
+                        .map(utc)
+                })
+                .or_else(|| {
+                    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+                        .ok()
+                        .map(utc)
+                })?;
+            let step = if s.contains('.') {
+                Duration::milliseconds(1)
+            } else {
+                Duration::seconds(1)
+            };
             Some((t, t + step))
         }
     }
@@ -288,7 +347,8 @@ mod tests {
     #[test]
     fn tokens_strings_dates() {
         let p = patient();
-        let m = |param: &str, modifier: Option<&str>, v: &str| matches(&p, param, modifier, v).unwrap();
+        let m =
+            |param: &str, modifier: Option<&str>, v: &str| matches(&p, param, modifier, v).unwrap();
         assert!(m("identifier", None, "urn:mrn|M1"));
         assert!(m("identifier", None, "M1"));
         assert!(!m("identifier", None, "urn:other|M1"));

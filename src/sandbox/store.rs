@@ -43,7 +43,12 @@ pub enum Read<'a> {
 
 impl Store {
     pub fn read(&self, rtype: &str, id: &str) -> Read<'_> {
-        match self.types.get(rtype).and_then(|m| m.get(id)).and_then(History::current) {
+        match self
+            .types
+            .get(rtype)
+            .and_then(|m| m.get(id))
+            .and_then(History::current)
+        {
             Some(v) if v.resource.is_some() => Read::Found(v),
             Some(v) => Read::Gone(v),
             None => Read::Missing,
@@ -51,7 +56,10 @@ impl Store {
     }
 
     pub fn vread(&self, rtype: &str, id: &str, vid: u64) -> Option<&Version> {
-        self.history(rtype, id)?.versions.iter().find(|v| v.version_id == vid)
+        self.history(rtype, id)?
+            .versions
+            .iter()
+            .find(|v| v.version_id == vid)
     }
 
     pub fn history(&self, rtype: &str, id: &str) -> Option<&History> {
@@ -65,7 +73,11 @@ impl Store {
         };
         let mut items: Vec<(&u64, &Value)> = map
             .values()
-            .filter_map(|h| h.current().and_then(|v| v.resource.as_ref()).map(|r| (&h.seq, r)))
+            .filter_map(|h| {
+                h.current()
+                    .and_then(|v| v.resource.as_ref())
+                    .map(|r| (&h.seq, r))
+            })
             .collect();
         items.sort_by_key(|(seq, _)| **seq);
         items.into_iter().map(|(_, r)| r).collect()
@@ -80,12 +92,22 @@ impl Store {
             .iter()
             .flat_map(|(id, h)| h.versions.iter().map(move |v| (id.as_str(), v)))
             .collect();
-        all.sort_by(|a, b| b.1.last_updated.cmp(&a.1.last_updated).then(b.1.version_id.cmp(&a.1.version_id)));
+        all.sort_by(|a, b| {
+            b.1.last_updated
+                .cmp(&a.1.last_updated)
+                .then(b.1.version_id.cmp(&a.1.version_id))
+        });
         all
     }
 
     /// Stores `resource` as the next version of `rtype/id`, stamping `id` and `meta`.
-    pub fn put(&mut self, rtype: &str, id: &str, mut resource: Value, method: &'static str) -> Version {
+    pub fn put(
+        &mut self,
+        rtype: &str,
+        id: &str,
+        mut resource: Value,
+        method: &'static str,
+    ) -> Version {
         let now = Utc::now();
         let seq = self.next_seq;
         let history = self
@@ -93,14 +115,19 @@ impl Store {
             .entry(rtype.to_string())
             .or_default()
             .entry(id.to_string())
-            .or_insert_with(|| History { seq, versions: Vec::new() });
+            .or_insert_with(|| History {
+                seq,
+                versions: Vec::new(),
+            });
         if history.versions.is_empty() {
             self.next_seq += 1;
         }
         let version_id = history.versions.last().map_or(1, |v| v.version_id + 1);
         if let Some(obj) = resource.as_object_mut() {
             obj.insert("id".into(), Value::String(id.to_string()));
-            let meta = obj.entry("meta").or_insert_with(|| Value::Object(Default::default()));
+            let meta = obj
+                .entry("meta")
+                .or_insert_with(|| Value::Object(Default::default()));
             if let Some(meta) = meta.as_object_mut() {
                 meta.insert("versionId".into(), Value::String(version_id.to_string()));
                 meta.insert("lastUpdated".into(), Value::String(instant(now)));
@@ -147,7 +174,12 @@ mod tests {
         let mut s = Store::default();
         let v1 = s.put("Patient", "a", json!({"resourceType": "Patient"}), "POST");
         assert_eq!(v1.version_id, 1);
-        let v2 = s.put("Patient", "a", json!({"resourceType": "Patient", "active": true}), "PUT");
+        let v2 = s.put(
+            "Patient",
+            "a",
+            json!({"resourceType": "Patient", "active": true}),
+            "PUT",
+        );
         assert_eq!(v2.version_id, 2);
         assert_eq!(v2.resource.as_ref().unwrap()["meta"]["versionId"], "2");
         assert!(matches!(s.read("Patient", "a"), Read::Found(v) if v.version_id == 2));

@@ -119,7 +119,10 @@ pub fn locate(source: &str, index: Option<usize>, field: &str) -> (usize, usize)
     for key in field.split('.').filter(|k| !k.is_empty()) {
         let key = key.split('[').next().unwrap_or(key);
         // Block style (`key:` starting a line) or flow style (`{a: 1, key: 2}`), quoted or not.
-        let Ok(re) = regex::Regex::new(&format!(r#"(^|[\s{{,])["']?{}["']?\s*:"#, regex::escape(key))) else {
+        let Ok(re) = regex::Regex::new(&format!(
+            r#"(^|[\s{{,])["']?{}["']?\s*:"#,
+            regex::escape(key)
+        )) else {
             break;
         };
         let hit = (from..to).find_map(|n| {

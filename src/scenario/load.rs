@@ -29,7 +29,10 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 
 /// Loads every scenario under `paths` (files, or folders searched recursively for `.yaml`/`.yml`,
 /// in sorted order). Returns all errors of all files, not just the first.
-pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
+pub fn load_paths(
+    paths: &[PathBuf],
+    opts: &LoadOptions,
+) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
@@ -182,7 +185,10 @@ fn split_step_prefix(names: &[String], message: &str) -> (Option<String>, String
     let Ok(i) = idx.parse::<usize>() else {
         return (None, message.to_string());
     };
-    let name = names.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
+    let name = names
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| format!("#{}", i + 1));
     let rest = rest.trim_start_matches('.');
     let msg = match rest.split_once(": ") {
         Some((field, m)) if !field.is_empty() => format!("field `{field}`: {m}"),
@@ -271,7 +277,12 @@ impl Validator<'_> {
             snapshot_headers: file
                 .snapshot_headers
                 .map(|h| h.into_iter().map(|s| s.to_ascii_lowercase()).collect())
-                .unwrap_or_else(|| DEFAULT_SNAPSHOT_HEADERS.iter().map(|s| s.to_string()).collect()),
+                .unwrap_or_else(|| {
+                    DEFAULT_SNAPSHOT_HEADERS
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                }),
             steps,
         })
     }
@@ -294,7 +305,11 @@ impl Validator<'_> {
             }
             (None, Some(_)) => {}
             _ => {
-                self.error(None, "redact", "a redaction needs exactly one of `path` or `header`");
+                self.error(
+                    None,
+                    "redact",
+                    "a redaction needs exactly one of `path` or `header`",
+                );
                 return None;
             }
         }
@@ -313,7 +328,11 @@ impl Validator<'_> {
                     self.error(
                         at,
                         "fhir.method",
-                        format!("unknown HTTP method `{}` (one of {})", fhir.method, METHODS.join(", ")),
+                        format!(
+                            "unknown HTTP method `{}` (one of {})",
+                            fhir.method,
+                            METHODS.join(", ")
+                        ),
                     );
                 }
                 self.check_template(at, "fhir.path", &fhir.path, known);
@@ -392,8 +411,16 @@ impl Validator<'_> {
             match rule {
                 HeaderExpect::Equals(v) => self.check_template(at, &field, v, known),
                 HeaderExpect::Rule(r) => {
-                    if r.present.is_none() && r.equals.is_none() && r.contains.is_none() && r.matches.is_none() {
-                        self.error(at, &field, "give one of `present`, `equals`, `contains`, `matches`");
+                    if r.present.is_none()
+                        && r.equals.is_none()
+                        && r.contains.is_none()
+                        && r.matches.is_none()
+                    {
+                        self.error(
+                            at,
+                            &field,
+                            "give one of `present`, `equals`, `contains`, `matches`",
+                        );
                     }
                     for v in [&r.equals, &r.contains, &r.matches].into_iter().flatten() {
                         self.check_template(at, &field, v, known);
@@ -411,7 +438,11 @@ impl Validator<'_> {
         if let Some(t) = &expect.resource {
             if fhir_sdk::r4b::resources::ResourceType::from_str(t).is_err() {
                 let hint = did_you_mean(t, crate::fhir::RESOURCE_TYPES.iter().copied());
-                self.error(at, "expect.resource", format!("`{t}` is not a FHIR R4 resource type{hint}"));
+                self.error(
+                    at,
+                    "expect.resource",
+                    format!("`{t}` is not a FHIR R4 resource type{hint}"),
+                );
             }
         }
         for expr in expect.fhirpath.as_slice() {
@@ -441,7 +472,11 @@ impl Validator<'_> {
         }
         if let Some(SnapshotName::Name(n)) = &expect.snapshot {
             if n.is_empty() || n.contains(['/', '\\']) || n.starts_with('.') {
-                self.error(at, "expect.snapshot", format!("`{n}` cannot be a file name"));
+                self.error(
+                    at,
+                    "expect.snapshot",
+                    format!("`{n}` cannot be a file name"),
+                );
             }
         }
     }
@@ -452,12 +487,20 @@ impl Validator<'_> {
             Capture::Expr(e) => crate::run::capture::rule_from_expr(e),
             Capture::Rule(r) => r.clone(),
         };
-        let sources = [rule.header.is_some(), rule.jsonpath.is_some(), rule.fhirpath.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let sources = [
+            rule.header.is_some(),
+            rule.jsonpath.is_some(),
+            rule.fhirpath.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if sources != 1 {
-            self.error(at, &field, "give exactly one of `header`, `jsonpath`, `fhirpath`");
+            self.error(
+                at,
+                &field,
+                "give exactly one of `header`, `jsonpath`, `fhirpath`",
+            );
         }
         if let Some(p) = &rule.jsonpath {
             if let Err(e) = serde_json_path::JsonPath::parse(p) {
@@ -476,7 +519,13 @@ impl Validator<'_> {
         }
     }
 
-    fn check_template(&mut self, at: Option<(usize, &str)>, field: &str, text: &str, known: &HashSet<String>) {
+    fn check_template(
+        &mut self,
+        at: Option<(usize, &str)>,
+        field: &str,
+        text: &str,
+        known: &HashSet<String>,
+    ) {
         let names = match self.templates.referenced_variables(text) {
             Ok(n) => n,
             Err(e) => {
@@ -509,14 +558,19 @@ impl Validator<'_> {
                 }
             };
             if let Some(p) = problem {
-                let field_at = format!("{field}");
-                self.error_at_text(at, &field_at, text, &name, p);
+                self.error_at_text(at, field, &name, p);
             }
         }
     }
 
     /// Like `error`, but points at the line where the variable itself is written when it can.
-    fn error_at_text(&mut self, at: Option<(usize, &str)>, field: &str, text: &str, var: &str, message: String) {
+    fn error_at_text(
+        &mut self,
+        at: Option<(usize, &str)>,
+        field: &str,
+        var: &str,
+        message: String,
+    ) {
         let top = var.split('.').next().unwrap_or(var);
         let (mut line, mut column) = locate(self.source, at.map(|s| s.0), field);
         if line > 0 {
@@ -532,7 +586,6 @@ impl Validator<'_> {
                 }
             }
         }
-        let _ = text;
         let mut e = Located::new(self.path, message)
             .at(self.source, line, column)
             .field(field);
@@ -570,12 +623,14 @@ fn status_valid(s: &StatusExpect) -> Result<(), String> {
         StatusExpect::Code(c) => Err(format!("{c} is not an HTTP status")),
         StatusExpect::Pattern(p) => {
             let b = p.as_bytes();
-            if p.len() == 3 && (b'1'..=b'5').contains(&b[0]) && p[1..].eq_ignore_ascii_case("xx") {
-                Ok(())
-            } else if p.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) {
+            let class =
+                p.len() == 3 && (b'1'..=b'5').contains(&b[0]) && p[1..].eq_ignore_ascii_case("xx");
+            if class || p.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) {
                 Ok(())
             } else {
-                Err(format!("`{p}` is not a status (use 200, \"2xx\" or a list)"))
+                Err(format!(
+                    "`{p}` is not a status (use 200, \"2xx\" or a list)"
+                ))
             }
         }
         StatusExpect::AnyOf(list) => list.iter().try_for_each(status_valid),
@@ -603,7 +658,13 @@ pub fn string_leaves(v: &serde_json::Value) -> Vec<String> {
 fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     candidates
         // Damerau-Levenshtein catches short transpositions (`mnr`), Jaro-Winkler long prefixes.
-        .map(|c| (strsim::normalized_damerau_levenshtein(word, c).max(strsim::jaro_winkler(word, c) - 0.2), c))
+        .map(|c| {
+            (
+                strsim::normalized_damerau_levenshtein(word, c)
+                    .max(strsim::jaro_winkler(word, c) - 0.2),
+                c,
+            )
+        })
         .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| format!(" (did you mean `{c}`?)"))
@@ -636,7 +697,9 @@ mod tests {
 
     #[test]
     fn unknown_field_names_line_step_and_field() {
-        let e = first_error("name: x\nsteps:\n  - name: read it\n    fhir:\n      path: /x\n      bogus: 1\n");
+        let e = first_error(
+            "name: x\nsteps:\n  - name: read it\n    fhir:\n      path: /x\n      bogus: 1\n",
+        );
         assert!(e.starts_with("t.yaml:6:"), "{e}");
         assert!(e.contains("step `read it`"), "{e}");
         assert!(e.contains("unknown field `bogus`"), "{e}");
@@ -647,7 +710,10 @@ mod tests {
         let e = first_error("name: x\nvars: {mrn: \"1\"}\nsteps:\n  - name: s\n    fhir:\n      path: /Patient?identifier={{ mnr }}\n");
         assert!(e.starts_with("t.yaml:6:"), "{e}");
         assert!(e.contains("field `fhir.path`"), "{e}");
-        assert!(e.contains("undefined variable `mnr` (did you mean `mrn`?)"), "{e}");
+        assert!(
+            e.contains("undefined variable `mnr` (did you mean `mrn`?)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -674,8 +740,12 @@ mod tests {
 
     #[test]
     fn fake_generator_typo() {
-        let e = first_error("name: x\nsteps:\n  - name: a\n    fhir: {path: \"/x/{{ fake.nmae }}\"}\n");
-        assert!(e.contains("`fake.nmae` is not a generator (did you mean `name`?)"), "{e}");
+        let e =
+            first_error("name: x\nsteps:\n  - name: a\n    fhir: {path: \"/x/{{ fake.nmae }}\"}\n");
+        assert!(
+            e.contains("`fake.nmae` is not a generator (did you mean `name`?)"),
+            "{e}"
+        );
     }
 
     #[test]

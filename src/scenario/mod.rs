@@ -70,4 +70,5 @@ pub enum Body {
     Text(String),
 }
 
-pub const DEFAULT_SNAPSHOT_HEADERS: &[&str] = &["content-type", "location", "etag", "last-modified"];
+pub const DEFAULT_SNAPSHOT_HEADERS: &[&str] =
+    &["content-type", "location", "etag", "last-modified"];

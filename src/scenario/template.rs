@@ -145,7 +145,9 @@ impl Generators {
 
     pub fn uuid(&self) -> String {
         let bytes: [u8; 16] = self.with_rng(|r| r.random());
-        let id = uuid::Builder::from_random_bytes(bytes).into_uuid().to_string();
+        let id = uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string();
         self.remember("uuid", &id);
         id
     }
@@ -180,8 +182,9 @@ impl Generators {
                     let d = rng.random_range(1..29u32);
                     format!("{y:04}-{m:02}-{d:02}")
                 }
-                "gender" => ["male", "female", "other", "unknown"][rng.random_range(0..4usize)]
-                    .to_string(),
+                "gender" => {
+                    ["male", "female", "other", "unknown"][rng.random_range(0..4usize)].to_string()
+                }
                 "street" => {
                     let n = rng.random_range(1..9999u32);
                     let street: String = StreetName().fake_with_rng(rng);

@@ -86,7 +86,10 @@ pub fn snaps(dir: &Path) -> Vec<(String, String)> {
                 .filter(|p| p.extension().is_some_and(|e| e == "snap" || e == "new"))
                 .map(|p| {
                     (
-                        p.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+                        p.file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into_owned(),
                         std::fs::read_to_string(&p).unwrap_or_default(),
                     )
                 })
