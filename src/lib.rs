@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod fhir;
+pub mod hl7;
 pub mod report;
 pub mod run;
 pub mod sandbox;
