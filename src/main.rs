@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use emr_harness::check::review;
 use emr_harness::check::snapshot::{SnapshotMode, SnapshotStore};
 use emr_harness::fhir::FhirClient;
+use emr_harness::mllp::tls::TlsOptions;
+use emr_harness::mllp::{MllpClient, MllpConfig};
 use emr_harness::report::{self, model::ErrorKind, Format};
 use emr_harness::run::{RunOptions, Runner};
 use emr_harness::sandbox::{self, Faults, SandboxConfig};
@@ -55,9 +57,14 @@ struct RunArgs {
     /// FHIR base URL, e.g. https://emr-test.example/fhir. Without it, an in-process sandbox is used.
     #[arg(long, env = "EMR_HARNESS_TARGET")]
     target: Option<url::Url>,
-    /// Per-request timeout.
+    /// Per-request timeout (HTTP response, MLLP ACK).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// HL7 v2 MLLP target for `hl7:` steps, host:port (default with the sandbox: its listener).
+    #[arg(long, env = "EMR_HARNESS_MLLP")]
+    mllp: Option<String>,
+    #[command(flatten)]
+    mllp_tls: MllpTlsArgs,
     /// Seed for generated test data (printed in every report, so a run can be reproduced).
     #[arg(long)]
     seed: Option<u64>,
@@ -83,6 +90,44 @@ struct RunArgs {
     faults: FaultArgs,
 }
 
+/// TLS for MLLP (verification is on unless --mllp-insecure).
+#[derive(Args, Clone)]
+struct MllpTlsArgs {
+    /// Wrap MLLP in TLS.
+    #[arg(long)]
+    mllp_tls: bool,
+    /// PEM CA bundle to trust for the MLLP peer (implies --mllp-tls).
+    #[arg(long)]
+    mllp_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with --mllp-key).
+    #[arg(long, requires = "mllp_key")]
+    mllp_cert: Option<PathBuf>,
+    #[arg(long, requires = "mllp_cert")]
+    mllp_key: Option<PathBuf>,
+    /// Accept any MLLP server certificate (named in the report). Never use against real systems.
+    #[arg(long)]
+    mllp_insecure: bool,
+    /// Largest MLLP frame accepted, in bytes.
+    #[arg(long, default_value_t = emr_harness::mllp::codec::DEFAULT_MAX_FRAME)]
+    mllp_max_frame: usize,
+}
+
+impl MllpTlsArgs {
+    fn options(&self) -> Option<TlsOptions> {
+        let wanted = self.mllp_tls
+            || self.mllp_ca.is_some()
+            || self.mllp_cert.is_some()
+            || self.mllp_insecure;
+        wanted.then(|| TlsOptions {
+            ca_file: self.mllp_ca.clone(),
+            client_cert: self.mllp_cert.clone(),
+            client_key: self.mllp_key.clone(),
+            insecure: self.mllp_insecure,
+            server_name: None,
+        })
+    }
+}
+
 #[derive(Args)]
 struct ReviewArgs {
     #[arg(long, default_value = "golden")]
@@ -100,6 +145,9 @@ struct SandboxArgs {
     /// Address to bind. Loopback by default: the sandbox holds test data and has no auth.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: std::net::SocketAddr,
+    /// Address of the MLLP listener (HL7 v2).
+    #[arg(long, default_value = "127.0.0.1:2575")]
+    mllp_bind: std::net::SocketAddr,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -122,6 +170,9 @@ struct FaultArgs {
     /// Fraction (0..1) of responses sent as text/html.
     #[arg(long = "fault-wrong-content-type-rate", default_value_t = 0.0)]
     wrong_content_type_rate: f64,
+    /// Fraction (0..1) of HL7 messages answered AE instead of processed (MLLP listener).
+    #[arg(long = "fault-nak-rate", default_value_t = 0.0)]
+    nak_rate: f64,
 }
 
 impl FaultArgs {
@@ -132,6 +183,7 @@ impl FaultArgs {
             drop_rate: self.drop_rate,
             malformed_rate: self.malformed_rate,
             wrong_content_type_rate: self.wrong_content_type_rate,
+            nak_rate: self.nak_rate,
         }
     }
 }
@@ -267,6 +319,27 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
 
     let client = FhirClient::new(target, args.timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mllp_addr = args.mllp.clone().or_else(|| {
+        sandbox
+            .as_ref()
+            .and_then(|s| s.mllp_addr)
+            .map(|a| a.to_string())
+    });
+    let needs_mllp = scenarios
+        .iter()
+        .flat_map(|s| &s.steps)
+        .any(|st| st.request.kind() == "hl7");
+    let mllp = match mllp_addr {
+        Some(addr) => {
+            let mut cfg = MllpConfig::new(addr);
+            cfg.read_timeout = args.timeout;
+            cfg.max_frame = args.mllp_tls.mllp_max_frame;
+            cfg.tls = args.mllp_tls.options();
+            Some(MllpClient::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
+        None if needs_mllp => anyhow::bail!("the scenarios have hl7 steps: give --mllp host:port (or drop --target to use the sandbox)"),
+        None => None,
+    };
     let seed = args.seed.unwrap_or_else(rand_seed);
     let mode = if ci {
         SnapshotMode::Ci
@@ -287,6 +360,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     });
     let runner = Runner::new(
         client,
+        mllp,
         RunOptions {
             timeout: args.timeout,
             seed,
@@ -390,14 +464,20 @@ async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
     }
     let sb = sandbox::start(SandboxConfig {
         bind: args.bind,
+        mllp_bind: Some(args.mllp_bind),
         faults: args.faults.faults(),
         ..SandboxConfig::default()
     })
     .await
     .with_context(|| format!("binding {}", args.bind))?;
-    println!("sandbox EMR: FHIR R4 base {}", sb.base_url);
-    println!("press Ctrl-C to stop");
-    let _ = std::io::stdout().flush();
+    // Written with `writeln!`, not `println!`: a reader that went away must not crash the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "sandbox EMR: FHIR R4 base {}", sb.base_url);
+    if let Some(m) = sb.mllp_addr {
+        let _ = writeln!(out, "sandbox EMR: HL7 v2 MLLP on {m}");
+    }
+    let _ = writeln!(out, "press Ctrl-C to stop");
+    let _ = out.flush();
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

@@ -20,24 +20,41 @@ fn sigint(pid: u32) {
 #[test]
 fn standalone_sandbox_serves_another_process() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_emr-harness"))
-        .args(["sandbox", "--bind", "127.0.0.1:0"])
+        .args([
+            "sandbox",
+            "--bind",
+            "127.0.0.1:0",
+            "--mllp-bind",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn sandbox");
     let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout);
     let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("read banner");
+    let mut second = String::new();
+    lines.read_line(&mut first).expect("read banner");
+    lines.read_line(&mut second).expect("read banner");
     let base = first.trim().rsplit(' ').next().expect("url").to_string();
+    let mllp = second.trim().rsplit(' ').next().expect("addr").to_string();
     assert!(
         base.starts_with("http://127.0.0.1:") && base.ends_with("/fhir"),
         "{first}"
     );
+    assert!(second.contains("HL7 v2 MLLP on 127.0.0.1:"), "{second}");
 
     let out = harness(
         &repo(),
-        &["run", "scenarios", "--target", &base, "--quiet"],
+        &[
+            "run",
+            "scenarios",
+            "--target",
+            &base,
+            "--mllp",
+            &mllp,
+            "--quiet",
+        ],
         &[("CI", "true")],
     );
     sigint(child.id());
@@ -98,7 +115,7 @@ fn ctrl_c_leaves_a_valid_partial_report() {
 fn lint_and_help() {
     let out = harness(&repo(), &["lint", "scenarios"], &[]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("4 scenario(s)"), "{}", out.stdout);
+    assert!(out.stdout.contains("8 scenario(s)"), "{}", out.stdout);
     let ws = workspace(&[("bad.yaml", "name: x\nsteps:\n  - name: a\n")]);
     let out = harness(ws.path(), &["lint", "bad.yaml"], &[]);
     assert_eq!(out.code, 2, "{}", out.all());

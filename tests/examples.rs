@@ -6,24 +6,16 @@ mod common;
 use common::{harness, repo, target_env};
 use emr_harness::report::model::{RunReport, Status};
 
-fn count_steps() -> usize {
-    let scenarios =
-        emr_harness::scenario::load_paths(&[repo().join("scenarios")], &Default::default())
-            .expect("example scenarios load");
+fn count_steps(folder: &str) -> usize {
+    let scenarios = emr_harness::scenario::load_paths(&[repo().join(folder)], &Default::default())
+        .expect("example scenarios load");
     scenarios.iter().map(|s| s.steps.len()).sum()
 }
 
-fn run_examples(extra: &[&str]) -> (common::Out, RunReport) {
+fn run_examples(folder: &str, extra: &[&str]) -> (common::Out, RunReport) {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out_path = out_dir.path().to_string_lossy().into_owned();
-    let mut args = vec![
-        "run",
-        "scenarios",
-        "--format",
-        "json",
-        "--out-dir",
-        &out_path,
-    ];
+    let mut args = vec!["run", folder, "--format", "json", "--out-dir", &out_path];
     args.extend_from_slice(extra);
     // CI=true: compare with the committed goldens and write nothing into the repository.
     let out = harness(&repo(), &args, &[("CI", "true")]);
@@ -35,9 +27,9 @@ fn run_examples(extra: &[&str]) -> (common::Out, RunReport) {
 
 #[test]
 fn examples_pass_against_the_embedded_sandbox() {
-    let (out, report) = run_examples(&[]);
+    let (out, report) = run_examples("scenarios", &[]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(report.summary.steps, count_steps());
+    assert_eq!(report.summary.steps, count_steps("scenarios"));
     assert_eq!(report.summary.passed, report.summary.steps);
     assert!(report.scenarios.iter().all(|s| s.status == Status::Passed));
     // Every snapshot check ran and matched its golden file.
@@ -60,9 +52,12 @@ fn examples_pass_against_sekmet() {
     let Some(url) = target_env("EMR_HARNESS_SEKMET_URL") else {
         return;
     };
-    let (out, report) = run_examples(&["--target", &url, "--golden", "golden/sekmet"]);
+    let (out, report) = run_examples(
+        "scenarios/fhir",
+        &["--target", &url, "--golden", "golden/sekmet"],
+    );
     assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(report.summary.passed, count_steps());
+    assert_eq!(report.summary.passed, count_steps("scenarios/fhir"));
     assert_eq!(
         report.target.trim_end_matches('/'),
         url.trim_end_matches('/')

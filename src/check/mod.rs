@@ -3,6 +3,7 @@
 //! early; a step's checks all run, so one report shows everything that is wrong.
 
 pub mod fhirpath;
+pub mod hl7;
 pub mod redact;
 pub mod review;
 pub mod snapshot;
@@ -60,7 +61,7 @@ fn result(
     }
 }
 
-fn with_message(mut r: CheckResult, message: impl Into<String>) -> CheckResult {
+pub(crate) fn with_message(mut r: CheckResult, message: impl Into<String>) -> CheckResult {
     r.message = Some(message.into());
     r
 }
@@ -134,12 +135,28 @@ fn header_check(
     resp: &HttpResponse,
     render: Render,
 ) -> CheckResult {
-    let field = format!("expect.headers.{name}");
-    let actual = resp.header(name).map(str::to_string);
+    value_check(
+        "header",
+        format!("expect.headers.{name}"),
+        rule,
+        resp.header(name),
+        render,
+    )
+}
+
+/// A present/equals/contains/matches rule on one optional text value (a header, an HL7 field).
+pub fn value_check(
+    kind: &str,
+    field: String,
+    rule: &HeaderExpect,
+    actual: Option<&str>,
+    render: Render,
+) -> CheckResult {
+    let actual = actual.map(str::to_string);
     let shown = actual.clone().unwrap_or_else(|| "(absent)".into());
     let fail_render = |e: String| {
         with_message(
-            result("header", field.clone(), false, String::new(), shown.clone()),
+            result(kind, field.clone(), false, String::new(), shown.clone()),
             e,
         )
     };
@@ -189,7 +206,7 @@ fn header_check(
         }
         expected.push(format!("matches /{re}/"));
     }
-    result("header", field, passed, expected.join(", "), shown)
+    result(kind, field, passed, expected.join(", "), shown)
 }
 
 /// FHIR JSON may be sent as `application/fhir+json` or `application/json` (R4 §3.1.0.1.5).

@@ -327,11 +327,13 @@ mod tests {
             RedactionRule {
                 path: Some("$.birthDate".into()),
                 header: None,
+                field: None,
                 replacement: Some("[dob]".into()),
             },
             RedactionRule {
                 path: None,
                 header: Some("X-Request-Id".into()),
+                field: None,
                 replacement: None,
             },
         ];

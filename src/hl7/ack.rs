@@ -18,7 +18,13 @@ pub const ACK_CODES: &[&str] = &["AA", "AE", "AR", "CA", "CE", "CR"];
 
 /// Builds the ACK for `msg`: sender and receiver swapped, `ACK^<trigger>^ACK`, MSA-2 = the
 /// message's MSH-10, an ERR segment when there is an error.
-pub fn build_ack(msg: &Message, code: &str, control_id: &str, timestamp: &str, error: Option<&AckError>) -> Message {
+pub fn build_ack(
+    msg: &Message,
+    code: &str,
+    control_id: &str,
+    timestamp: &str,
+    error: Option<&AckError>,
+) -> Message {
     let d = msg.delimiters;
     let v = |p: &str| msg.raw_value(p);
     let trigger = msg.value("MSH-9.2").unwrap_or_default();
@@ -43,7 +49,13 @@ pub fn build_ack(msg: &Message, code: &str, control_id: &str, timestamp: &str, e
     if let Some(e) = error {
         msa.push(encode(&e.text, &d));
     }
-    let mut segments = vec![msh, Segment { name: "MSA".into(), fields: msa }];
+    let mut segments = vec![
+        msh,
+        Segment {
+            name: "MSA".into(),
+            fields: msa,
+        },
+    ];
     if let Some(e) = error {
         let location = e.location.clone().unwrap_or_default();
         segments.push(Segment {
@@ -52,12 +64,20 @@ pub fn build_ack(msg: &Message, code: &str, control_id: &str, timestamp: &str, e
             fields: vec![
                 String::new(),
                 location,
-                format!("{}{c}{}{c}HL70357", e.code, encode(&e.text, &d), c = d.component),
+                format!(
+                    "{}{c}{}{c}HL70357",
+                    e.code,
+                    encode(&e.text, &d),
+                    c = d.component
+                ),
                 "E".to_string(),
             ],
         });
     }
-    Message { delimiters: d, segments }
+    Message {
+        delimiters: d,
+        segments,
+    }
 }
 
 /// A minimal ACK for input that did not even parse: default delimiters, no MSH to echo.
@@ -72,7 +92,15 @@ pub fn build_reject(code: &str, control_id: &str, timestamp: &str, error: &AckEr
 impl Message {
     /// The raw text at a path string (for copying between messages unescaped-and-re-escaped).
     pub fn raw_value(&self, path: &str) -> String {
-        self.value(path).map(|v| if path.starts_with("MSH-1") || path.starts_with("MSH-2") { v } else { encode(&v, &self.delimiters) }).unwrap_or_default()
+        self.value(path)
+            .map(|v| {
+                if path.starts_with("MSH-1") || path.starts_with("MSH-2") {
+                    v
+                } else {
+                    encode(&v, &self.delimiters)
+                }
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -82,7 +110,10 @@ mod tests {
 
     #[test]
     fn ack_swaps_parties_and_echoes_control_id() {
-        let m = Message::parse("MSH|^~\\&|LAB|L1|EMR|H1|20260101||ORU^R01^ORU_R01|C123|P|2.5.1\rPID|1\r").unwrap();
+        let m = Message::parse(
+            "MSH|^~\\&|LAB|L1|EMR|H1|20260101||ORU^R01^ORU_R01|C123|P|2.5.1\rPID|1\r",
+        )
+        .unwrap();
         let ack = build_ack(&m, "AA", "ACK1", "20260101120000", None);
         assert_eq!(ack.value("MSH-3").as_deref(), Some("EMR"));
         assert_eq!(ack.value("MSH-5").as_deref(), Some("LAB"));
@@ -90,7 +121,11 @@ mod tests {
         assert_eq!(ack.value("MSA-1").as_deref(), Some("AA"));
         assert_eq!(ack.value("MSA-2").as_deref(), Some("C123"));
         assert_eq!(ack.value("MSH-12").as_deref(), Some("2.5.1"));
-        let err = AckError { code: "200", text: "unsupported | type".into(), location: None };
+        let err = AckError {
+            code: "200",
+            text: "unsupported | type".into(),
+            location: None,
+        };
         let nak = build_ack(&m, "AR", "ACK2", "20260101120000", Some(&err));
         assert_eq!(nak.value("ERR-3.1").as_deref(), Some("200"));
         assert_eq!(nak.value("ERR-3.2").as_deref(), Some("unsupported | type"));

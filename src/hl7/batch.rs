@@ -4,7 +4,10 @@
 /// Splits `text` into message texts (each starting with MSH), in order. Batch envelope segments
 /// are dropped; MLLP framing bytes are removed.
 pub fn split_messages(text: &str) -> Vec<String> {
-    let cleaned: String = text.chars().filter(|c| *c != '\u{0b}' && *c != '\u{1c}').collect();
+    let cleaned: String = text
+        .chars()
+        .filter(|c| *c != '\u{0b}' && *c != '\u{1c}')
+        .collect();
     let mut messages: Vec<String> = Vec::new();
     for line in cleaned.split(['\r', '\n']) {
         let line = line.trim_end();
@@ -31,11 +34,18 @@ mod tests {
 
     #[test]
     fn splits_batches_concatenations_and_frames() {
-        let batch = "FHS|^~\\&|A\rBHS|^~\\&|A\rMSH|^~\\&|1\rPID|1\rMSH|^~\\&|2\rPID|2\rBTS|2\rFTS|1\r";
-        assert_eq!(split_messages(batch), vec!["MSH|^~\\&|1\rPID|1\r", "MSH|^~\\&|2\rPID|2\r"]);
+        let batch =
+            "FHS|^~\\&|A\rBHS|^~\\&|A\rMSH|^~\\&|1\rPID|1\rMSH|^~\\&|2\rPID|2\rBTS|2\rFTS|1\r";
+        assert_eq!(
+            split_messages(batch),
+            vec!["MSH|^~\\&|1\rPID|1\r", "MSH|^~\\&|2\rPID|2\r"]
+        );
         let blank = "MSH|^~\\&|1\nPID|1\n\nMSH|^~\\&|2\n";
         assert_eq!(split_messages(blank).len(), 2);
         let framed = "\u{0b}MSH|^~\\&|1\rPID|1\r\u{1c}\r\u{0b}MSH|^~\\&|2\r\u{1c}\r";
-        assert_eq!(split_messages(framed), vec!["MSH|^~\\&|1\rPID|1\r", "MSH|^~\\&|2\r"]);
+        assert_eq!(
+            split_messages(framed),
+            vec!["MSH|^~\\&|1\rPID|1\r", "MSH|^~\\&|2\r"]
+        );
     }
 }

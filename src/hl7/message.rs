@@ -33,9 +33,14 @@ impl Default for Delimiters {
 
 impl Delimiters {
     pub fn encoding_characters(&self) -> String {
-        [self.component, self.repetition, self.escape, self.subcomponent]
-            .iter()
-            .collect()
+        [
+            self.component,
+            self.repetition,
+            self.escape,
+            self.subcomponent,
+        ]
+        .iter()
+        .collect()
     }
 }
 
@@ -74,11 +79,17 @@ impl Message {
         let text = text.trim_start_matches(['\r', '\n', ' ', '\t', '\u{feff}']);
         if !text.starts_with("MSH") {
             let head: String = text.chars().take(12).collect();
-            return Err(perr("byte 0", format!("a message starts with an MSH segment, not {head:?}")));
+            return Err(perr(
+                "byte 0",
+                format!("a message starts with an MSH segment, not {head:?}"),
+            ));
         }
         let chars: Vec<char> = text.chars().take(8).collect();
         if chars.len() < 8 {
-            return Err(perr("segment 1 (MSH)", "MSH is too short to declare its delimiters"));
+            return Err(perr(
+                "segment 1 (MSH)",
+                "MSH is too short to declare its delimiters",
+            ));
         }
         let delimiters = Delimiters {
             field: chars[3],
@@ -87,10 +98,19 @@ impl Message {
             escape: chars[6],
             subcomponent: chars[7],
         };
-        let declared = [delimiters.field, delimiters.component, delimiters.repetition, delimiters.escape, delimiters.subcomponent];
+        let declared = [
+            delimiters.field,
+            delimiters.component,
+            delimiters.repetition,
+            delimiters.escape,
+            delimiters.subcomponent,
+        ];
         for (i, c) in declared.iter().enumerate() {
             if c.is_alphanumeric() || *c == '\r' || *c == '\n' || declared[..i].contains(c) {
-                return Err(perr("segment 1 (MSH)", format!("MSH-1/MSH-2 declare an unusable delimiter {c:?}")));
+                return Err(perr(
+                    "segment 1 (MSH)",
+                    format!("MSH-1/MSH-2 declare an unusable delimiter {c:?}"),
+                ));
             }
         }
         let mut segments = Vec::new();
@@ -98,14 +118,30 @@ impl Message {
             if line.is_empty() {
                 continue;
             }
-            let at = || format!("segment {} ({})", i + 1, line.chars().take(3).collect::<String>());
+            let at = || {
+                format!(
+                    "segment {} ({})",
+                    i + 1,
+                    line.chars().take(3).collect::<String>()
+                )
+            };
             let name: String = line.chars().take(3).collect();
-            if name.len() != 3 || !name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
-                return Err(perr(at(), format!("{name:?} is not a segment name (three letters or digits)")));
+            if name.len() != 3
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
+                return Err(perr(
+                    at(),
+                    format!("{name:?} is not a segment name (three letters or digits)"),
+                ));
             }
             let rest = &line[name.len()..];
             if !rest.is_empty() && !rest.starts_with(delimiters.field) {
-                return Err(perr(at(), format!("segment name {name:?} is not followed by the field separator")));
+                return Err(perr(
+                    at(),
+                    format!("segment name {name:?} is not followed by the field separator"),
+                ));
             }
             let fields = if name == "MSH" {
                 // MSH-1 is the separator itself and MSH-2 the encoding characters.
@@ -118,11 +154,17 @@ impl Message {
             } else if rest.is_empty() {
                 Vec::new()
             } else {
-                rest[delimiters.field.len_utf8()..].split(delimiters.field).map(str::to_string).collect()
+                rest[delimiters.field.len_utf8()..]
+                    .split(delimiters.field)
+                    .map(str::to_string)
+                    .collect()
             };
             segments.push(Segment { name, fields });
         }
-        Ok(Message { delimiters, segments })
+        Ok(Message {
+            delimiters,
+            segments,
+        })
     }
 
     /// ER7 text with `\r` after every segment.
@@ -145,12 +187,18 @@ impl Message {
     }
 
     pub fn segment(&self, name: &str, occurrence: usize) -> Option<&Segment> {
-        self.segments.iter().filter(|s| s.name == name).nth(occurrence.saturating_sub(1))
+        self.segments
+            .iter()
+            .filter(|s| s.name == name)
+            .nth(occurrence.saturating_sub(1))
     }
 
     /// The raw text of a field (`SEG-n`), if present.
     pub fn raw_field(&self, name: &str, occurrence: usize, field: usize) -> Option<&str> {
-        self.segment(name, occurrence)?.fields.get(field.checked_sub(1)?).map(String::as_str)
+        self.segment(name, occurrence)?
+            .fields
+            .get(field.checked_sub(1)?)
+            .map(String::as_str)
     }
 
     /// The value at `path`, escape sequences decoded. A path that stops at a field or repetition
@@ -173,7 +221,9 @@ impl Message {
         let Some(s) = path.subcomponent else {
             return Some(decode(comp, d));
         };
-        comp.split(d.subcomponent).nth(s.checked_sub(1)?).map(|v| decode(v, d))
+        comp.split(d.subcomponent)
+            .nth(s.checked_sub(1)?)
+            .map(|v| decode(v, d))
     }
 
     /// Shorthand for `get` with a path string; `None` for a bad path or a missing value.
@@ -185,10 +235,17 @@ impl Message {
     /// needed. Returns false when the segment does not exist.
     pub fn set_raw(&mut self, path: &FieldPath, raw: &str) -> bool {
         let d = self.delimiters;
-        let Some(seg) = self.segments.iter_mut().filter(|s| s.name == path.segment).nth(path.occurrence.saturating_sub(1)) else {
+        let Some(seg) = self
+            .segments
+            .iter_mut()
+            .filter(|s| s.name == path.segment)
+            .nth(path.occurrence.saturating_sub(1))
+        else {
             return false;
         };
-        let Some(idx) = path.field.checked_sub(1) else { return false };
+        let Some(idx) = path.field.checked_sub(1) else {
+            return false;
+        };
         if seg.fields.len() <= idx {
             seg.fields.resize(idx + 1, String::new());
         }
@@ -205,7 +262,8 @@ impl Message {
         match path.component {
             None => reps[r] = raw.to_string(),
             Some(c) => {
-                let mut comps: Vec<String> = reps[r].split(d.component).map(str::to_string).collect();
+                let mut comps: Vec<String> =
+                    reps[r].split(d.component).map(str::to_string).collect();
                 let c = c.max(1) - 1;
                 if comps.len() <= c {
                     comps.resize(c + 1, String::new());
@@ -213,7 +271,8 @@ impl Message {
                 match path.subcomponent {
                     None => comps[c] = raw.to_string(),
                     Some(s) => {
-                        let mut subs: Vec<String> = comps[c].split(d.subcomponent).map(str::to_string).collect();
+                        let mut subs: Vec<String> =
+                            comps[c].split(d.subcomponent).map(str::to_string).collect();
                         let s = s.max(1) - 1;
                         if subs.len() <= s {
                             subs.resize(s + 1, String::new());
@@ -274,7 +333,11 @@ pub fn decode(raw: &str, d: &Delimiters) -> String {
             "R" => out.push(d.repetition),
             "E" => out.push(d.escape),
             ".br" => out.push('\n'),
-            s if s.starts_with('X') && s.len() > 1 && s.len() % 2 == 1 && s[1..].chars().all(|c| c.is_ascii_hexdigit()) => {
+            s if s.starts_with('X')
+                && s.len() > 1
+                && s.len() % 2 == 1
+                && s[1..].chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
                 let bytes: Vec<u8> = (1..s.len())
                     .step_by(2)
                     .filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
@@ -369,7 +432,13 @@ mod tests {
     #[test]
     fn escapes_decode_and_encode() {
         let d = Delimiters::default();
-        assert_eq!(decode("A\\T\\B \\F\\ \\S\\ \\R\\ \\E\\ \\X41\\ x\\.br\\y \\H\\", &d), "A&B | ^ ~ \\ A x\ny \\H\\");
+        assert_eq!(
+            decode(
+                "A\\T\\B \\F\\ \\S\\ \\R\\ \\E\\ \\X41\\ x\\.br\\y \\H\\",
+                &d
+            ),
+            "A&B | ^ ~ \\ A x\ny \\H\\"
+        );
         let text = "R&D | a^b ~ c\\d\nline";
         assert_eq!(decode(&encode(text, &d), &d), text);
         assert_eq!(decode("\\X48C3A9\\", &d), "Hé");
@@ -381,9 +450,15 @@ mod tests {
         assert_eq!(m.render(), ADT);
         let m = Message::parse(&ADT.replace('\r', "\n")).unwrap();
         assert_eq!(m.render(), ADT);
-        assert!(Message::parse("PID|1").unwrap_err().message.contains("starts with an MSH"));
+        assert!(Message::parse("PID|1")
+            .unwrap_err()
+            .message
+            .contains("starts with an MSH"));
         assert!(Message::parse("MSH|^~").is_err());
-        assert!(Message::parse("MSH|^~\\&|a\rpid|x\r").unwrap_err().at.contains("segment 2"));
+        assert!(Message::parse("MSH|^~\\&|a\rpid|x\r")
+            .unwrap_err()
+            .at
+            .contains("segment 2"));
     }
 
     #[test]

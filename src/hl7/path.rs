@@ -15,14 +15,21 @@ pub struct FieldPath {
 
 impl FieldPath {
     pub fn parse(text: &str) -> Result<FieldPath, String> {
-        let bad = |why: &str| format!("`{text}` is not an HL7 field path ({why}; e.g. PID-3[2].1, OBX[3]-5)");
+        let bad = |why: &str| {
+            format!("`{text}` is not an HL7 field path ({why}; e.g. PID-3[2].1, OBX[3]-5)")
+        };
         let (seg_part, rest) = text.trim().split_once('-').ok_or_else(|| bad("no `-`"))?;
         let (segment, occurrence) = split_index(seg_part).ok_or_else(|| bad("bad segment"))?;
-        if segment.len() != 3 || !segment.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        if segment.len() != 3
+            || !segment
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
             return Err(bad("the segment is three capital letters or digits"));
         }
         let mut parts = rest.split('.');
-        let (field, repetition) = split_index(parts.next().unwrap_or_default()).ok_or_else(|| bad("bad field"))?;
+        let (field, repetition) =
+            split_index(parts.next().unwrap_or_default()).ok_or_else(|| bad("bad field"))?;
         let field: usize = field.parse().map_err(|_| bad("the field is a number"))?;
         let mut num = |what: &str| -> Result<Option<usize>, String> {
             match parts.next() {
@@ -90,7 +97,16 @@ mod tests {
     #[test]
     fn parses_the_documented_forms() {
         let p = FieldPath::parse("PID-3[2].1").unwrap();
-        assert_eq!((p.segment.as_str(), p.occurrence, p.field, p.repetition, p.component), ("PID", 1, 3, Some(2), Some(1)));
+        assert_eq!(
+            (
+                p.segment.as_str(),
+                p.occurrence,
+                p.field,
+                p.repetition,
+                p.component
+            ),
+            ("PID", 1, 3, Some(2), Some(1))
+        );
         let p = FieldPath::parse("OBX[3]-5").unwrap();
         assert_eq!((p.occurrence, p.field, p.component), (3, 5, None));
         assert_eq!(FieldPath::parse("PID-3.4.2").unwrap().subcomponent, Some(2));
@@ -101,7 +117,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths() {
-        for s in ["PID3", "pid-3", "PID-x", "PID-0", "PID-3.0", "PID-3.1.2.3", "OBX[0]-5", "PID-3[2"] {
+        for s in [
+            "PID3",
+            "pid-3",
+            "PID-x",
+            "PID-0",
+            "PID-3.0",
+            "PID-3.1.2.3",
+            "OBX[0]-5",
+            "PID-3[2",
+        ] {
             assert!(FieldPath::parse(s).is_err(), "{s}");
         }
     }

@@ -32,27 +32,136 @@ struct Seg {
 }
 
 const fn r(name: &'static str) -> Seg {
-    Seg { name, required: true, repeats: false, group: false }
+    Seg {
+        name,
+        required: true,
+        repeats: false,
+        group: false,
+    }
 }
 const fn o(name: &'static str) -> Seg {
-    Seg { name, required: false, repeats: false, group: false }
+    Seg {
+        name,
+        required: false,
+        repeats: false,
+        group: false,
+    }
 }
 const fn rr(name: &'static str) -> Seg {
-    Seg { name, required: true, repeats: true, group: false }
+    Seg {
+        name,
+        required: true,
+        repeats: true,
+        group: false,
+    }
 }
 const fn or(name: &'static str) -> Seg {
-    Seg { name, required: false, repeats: true, group: false }
+    Seg {
+        name,
+        required: false,
+        repeats: true,
+        group: false,
+    }
 }
 const fn g(name: &'static str) -> Seg {
-    Seg { name, required: true, repeats: true, group: true }
+    Seg {
+        name,
+        required: true,
+        repeats: true,
+        group: true,
+    }
 }
 
-const ADT: &[Seg] = &[r("MSH"), or("SFT"), r("EVN"), r("PID"), o("PD1"), or("ROL"), or("NK1"), r("PV1"), o("PV2"), or("DB1"), or("OBX"), or("AL1"), or("DG1"), o("DRG"), or("PR1"), or("GT1"), or("IN1"), or("IN2"), or("IN3"), o("ACC"), o("UB1"), o("UB2")];
+const ADT: &[Seg] = &[
+    r("MSH"),
+    or("SFT"),
+    r("EVN"),
+    r("PID"),
+    o("PD1"),
+    or("ROL"),
+    or("NK1"),
+    r("PV1"),
+    o("PV2"),
+    or("DB1"),
+    or("OBX"),
+    or("AL1"),
+    or("DG1"),
+    o("DRG"),
+    or("PR1"),
+    or("GT1"),
+    or("IN1"),
+    or("IN2"),
+    or("IN3"),
+    o("ACC"),
+    o("UB1"),
+    o("UB2"),
+];
 const ADT_A03: &[Seg] = ADT;
-const ORM_O01: &[Seg] = &[r("MSH"), or("NTE"), o("PID"), o("PD1"), or("NTE"), o("PV1"), o("PV2"), or("IN1"), o("GT1"), or("AL1"), g("ORC"), o("OBR"), or("NTE"), or("DG1"), or("OBX"), or("CTI"), o("BLG")];
-const ORU_R01: &[Seg] = &[r("MSH"), or("SFT"), o("PID"), o("PD1"), or("NK1"), or("NTE"), o("PV1"), o("PV2"), o("ORC"), g("OBR"), or("NTE"), or("TQ1"), or("OBX"), or("SPM"), or("CTI"), o("DSC")];
-const SIU_S12: &[Seg] = &[r("MSH"), r("SCH"), or("TQ1"), or("NTE"), o("PID"), o("PD1"), o("PV1"), o("PV2"), or("OBX"), or("DG1"), g("RGS"), or("AIS"), or("AIG"), or("AIL"), or("AIP"), or("NTE")];
-const MDM_T02: &[Seg] = &[r("MSH"), r("EVN"), r("PID"), r("PV1"), r("TXA"), or("CON"), rr("OBX"), or("NTE")];
+const ORM_O01: &[Seg] = &[
+    r("MSH"),
+    or("NTE"),
+    o("PID"),
+    o("PD1"),
+    or("NTE"),
+    o("PV1"),
+    o("PV2"),
+    or("IN1"),
+    o("GT1"),
+    or("AL1"),
+    g("ORC"),
+    o("OBR"),
+    or("NTE"),
+    or("DG1"),
+    or("OBX"),
+    or("CTI"),
+    o("BLG"),
+];
+const ORU_R01: &[Seg] = &[
+    r("MSH"),
+    or("SFT"),
+    o("PID"),
+    o("PD1"),
+    or("NK1"),
+    or("NTE"),
+    o("PV1"),
+    o("PV2"),
+    o("ORC"),
+    g("OBR"),
+    or("NTE"),
+    or("TQ1"),
+    or("OBX"),
+    or("SPM"),
+    or("CTI"),
+    o("DSC"),
+];
+const SIU_S12: &[Seg] = &[
+    r("MSH"),
+    r("SCH"),
+    or("TQ1"),
+    or("NTE"),
+    o("PID"),
+    o("PD1"),
+    o("PV1"),
+    o("PV2"),
+    or("OBX"),
+    or("DG1"),
+    g("RGS"),
+    or("AIS"),
+    or("AIG"),
+    or("AIL"),
+    or("AIP"),
+    or("NTE"),
+];
+const MDM_T02: &[Seg] = &[
+    r("MSH"),
+    r("EVN"),
+    r("PID"),
+    r("PV1"),
+    r("TXA"),
+    or("CON"),
+    rr("OBX"),
+    or("NTE"),
+];
 const ACK: &[Seg] = &[r("MSH"), or("SFT"), r("MSA"), or("ERR")];
 
 /// The segment grammar for a message type (`ADT^A01`), when we have one.
@@ -105,27 +214,72 @@ const REQUIRED: &[(&str, usize)] = &[
 /// Data types checked where a value is present (component 1 for composite types).
 const TYPED: &[(&str, usize, Kind)] = &[
     ("MSH", 7, Kind::Ts),
-    ("MSH", 11, Kind::Table("0103 processing ID", &["D", "P", "T"])),
+    (
+        "MSH",
+        11,
+        Kind::Table("0103 processing ID", &["D", "P", "T"]),
+    ),
     ("MSH", 12, Kind::Version),
     ("EVN", 2, Kind::Ts),
     ("PID", 7, Kind::Ts),
-    ("PID", 8, Kind::Table("0001 administrative sex", &["F", "M", "O", "U", "A", "N"])),
-    ("PV1", 2, Kind::Table("0004 patient class", &["B", "C", "E", "I", "N", "O", "P", "R", "U"])),
+    (
+        "PID",
+        8,
+        Kind::Table("0001 administrative sex", &["F", "M", "O", "U", "A", "N"]),
+    ),
+    (
+        "PV1",
+        2,
+        Kind::Table(
+            "0004 patient class",
+            &["B", "C", "E", "I", "N", "O", "P", "R", "U"],
+        ),
+    ),
     ("PV1", 44, Kind::Ts),
     ("PV1", 45, Kind::Ts),
     ("OBR", 7, Kind::Ts),
     ("OBX", 1, Kind::Nm),
-    ("OBX", 11, Kind::Table("0085 observation result status", &["C", "D", "F", "I", "N", "O", "P", "R", "S", "U", "W", "X"])),
+    (
+        "OBX",
+        11,
+        Kind::Table(
+            "0085 observation result status",
+            &["C", "D", "F", "I", "N", "O", "P", "R", "S", "U", "W", "X"],
+        ),
+    ),
     ("OBX", 14, Kind::Ts),
-    ("OBX", 2, Kind::Table("0125 value type", &["AD", "CE", "CF", "CK", "CN", "CP", "CWE", "CX", "DR", "DT", "DTM", "ED", "FT", "ID", "IS", "MO", "NM", "PN", "RP", "SN", "ST", "TM", "TN", "TS", "TX", "XAD", "XCN", "XON", "XPN", "XTN", "NA", "CNE"])),
-    ("MSA", 1, Kind::Table("0008 acknowledgment code", &["AA", "AE", "AR", "CA", "CE", "CR"])),
+    (
+        "OBX",
+        2,
+        Kind::Table(
+            "0125 value type",
+            &[
+                "AD", "CE", "CF", "CK", "CN", "CP", "CWE", "CX", "DR", "DT", "DTM", "ED", "FT",
+                "ID", "IS", "MO", "NM", "PN", "RP", "SN", "ST", "TM", "TN", "TS", "TX", "XAD",
+                "XCN", "XON", "XPN", "XTN", "NA", "CNE",
+            ],
+        ),
+    ),
+    (
+        "MSA",
+        1,
+        Kind::Table(
+            "0008 acknowledgment code",
+            &["AA", "AE", "AR", "CA", "CE", "CR"],
+        ),
+    ),
 ];
 
-const VERSIONS: &[&str] = &["2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"];
+const VERSIONS: &[&str] = &[
+    "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2",
+];
 
 fn ts_re() -> &'static Regex {
     static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?)?)?([+-]\d{4})?$").expect("static regex"))
+    RE.get_or_init(|| {
+        Regex::new(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?)?)?([+-]\d{4})?$")
+            .expect("static regex")
+    })
 }
 
 fn nm_re() -> &'static Regex {
@@ -141,7 +295,11 @@ pub fn check(msg: &Message) -> Vec<Issue> {
         check_segments(msg, &mtype, grammar, &mut issues);
     }
     for (i, seg) in msg.segments.iter().enumerate() {
-        let occurrence = msg.segments[..i].iter().filter(|s| s.name == seg.name).count() + 1;
+        let occurrence = msg.segments[..i]
+            .iter()
+            .filter(|s| s.name == seg.name)
+            .count()
+            + 1;
         let loc = |field: usize| {
             if occurrence == 1 {
                 format!("{}-{field}", seg.name)
@@ -150,11 +308,16 @@ pub fn check(msg: &Message) -> Vec<Issue> {
             }
         };
         let value = |field: usize| -> String {
-            msg.value(&format!("{}[{occurrence}]-{field}.1", seg.name)).unwrap_or_default()
+            msg.value(&format!("{}[{occurrence}]-{field}.1", seg.name))
+                .unwrap_or_default()
         };
         for (name, field) in REQUIRED {
             if *name == seg.name && value(*field).is_empty() {
-                issues.push(Issue { location: loc(*field), rule: "required field".into(), message: "is empty".into() });
+                issues.push(Issue {
+                    location: loc(*field),
+                    rule: "required field".into(),
+                    message: "is empty".into(),
+                });
             }
         }
         for (name, field, kind) in TYPED {
@@ -166,16 +329,29 @@ pub fn check(msg: &Message) -> Vec<Issue> {
                 continue;
             }
             let problem = match kind {
-                Kind::Ts if !ts_re().is_match(&v) => Some(("TS format".to_string(), format!("{v:?} is not YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]"))),
-                Kind::Nm if !nm_re().is_match(&v) => Some(("NM format".to_string(), format!("{v:?} is not a number"))),
-                Kind::Table(table, codes) if !codes.contains(&v.as_str()) => {
-                    Some((format!("table {table}"), format!("{v:?} is not one of {}", codes.join(", "))))
+                Kind::Ts if !ts_re().is_match(&v) => Some((
+                    "TS format".to_string(),
+                    format!("{v:?} is not YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]"),
+                )),
+                Kind::Nm if !nm_re().is_match(&v) => {
+                    Some(("NM format".to_string(), format!("{v:?} is not a number")))
                 }
-                Kind::Version if !VERSIONS.contains(&v.as_str()) => Some(("version".to_string(), format!("{v:?} is not an HL7 v2 version from 2.3 to 2.8"))),
+                Kind::Table(table, codes) if !codes.contains(&v.as_str()) => Some((
+                    format!("table {table}"),
+                    format!("{v:?} is not one of {}", codes.join(", ")),
+                )),
+                Kind::Version if !VERSIONS.contains(&v.as_str()) => Some((
+                    "version".to_string(),
+                    format!("{v:?} is not an HL7 v2 version from 2.3 to 2.8"),
+                )),
                 _ => None,
             };
             if let Some((rule, message)) = problem {
-                issues.push(Issue { location: loc(*field), rule, message });
+                issues.push(Issue {
+                    location: loc(*field),
+                    rule,
+                    message,
+                });
             }
         }
         // OBX-5's type is given by OBX-2.
@@ -183,10 +359,19 @@ pub fn check(msg: &Message) -> Vec<Issue> {
             let v = value(5);
             let vt = value(2);
             if !v.is_empty() && vt == "NM" && !nm_re().is_match(&v) {
-                issues.push(Issue { location: loc(5), rule: "NM format (OBX-2 = NM)".into(), message: format!("{v:?} is not a number") });
+                issues.push(Issue {
+                    location: loc(5),
+                    rule: "NM format (OBX-2 = NM)".into(),
+                    message: format!("{v:?} is not a number"),
+                });
             }
-            if !v.is_empty() && matches!(vt.as_str(), "TS" | "DTM" | "DT") && !ts_re().is_match(&v) {
-                issues.push(Issue { location: loc(5), rule: format!("{vt} format (OBX-2 = {vt})"), message: format!("{v:?} is not a timestamp") });
+            if !v.is_empty() && matches!(vt.as_str(), "TS" | "DTM" | "DT") && !ts_re().is_match(&v)
+            {
+                issues.push(Issue {
+                    location: loc(5),
+                    rule: format!("{vt} format (OBX-2 = {vt})"),
+                    message: format!("{v:?} is not a timestamp"),
+                });
             }
         }
     }
@@ -200,7 +385,9 @@ fn check_segments(msg: &Message, mtype: &str, grammar: &[Seg], issues: &mut Vec<
         if seg.name.starts_with('Z') {
             continue; // site-defined segments may go anywhere
         }
-        let Some(pos) = position(&seg.name) else { continue };
+        let Some(pos) = position(&seg.name) else {
+            continue;
+        };
         let rule = grammar[pos];
         if let Some(l) = last {
             if pos < l && !rule.group && !(pos == l && rule.repeats) {
@@ -237,7 +424,10 @@ mod tests {
     use super::*;
 
     fn issues(text: &str) -> Vec<String> {
-        check(&Message::parse(text).unwrap()).iter().map(|i| i.to_string()).collect()
+        check(&Message::parse(text).unwrap())
+            .iter()
+            .map(|i| i.to_string())
+            .collect()
     }
 
     #[test]
@@ -248,7 +438,9 @@ mod tests {
 
     #[test]
     fn broken_mappings_are_named() {
-        let found = issues("MSH|^~\\&|A|B|C|D|2026-01-01||ADT^A01|1|Q|2.9\rPID|1||||Doe||01/01/1980|X\rEVN|A01\r");
+        let found = issues(
+            "MSH|^~\\&|A|B|C|D|2026-01-01||ADT^A01|1|Q|2.9\rPID|1||||Doe||01/01/1980|X\rEVN|A01\r",
+        );
         let expected = [
             "segment EVN (segment order): EVN must come before PID in ADT^A01",
             "segment PV1 (required segment): ADT^A01 needs a PV1 segment",
@@ -260,8 +452,16 @@ mod tests {
             "PID-8 (table 0001 administrative sex): \"X\" is not one of F, M, O, U, A, N",
         ];
         assert_eq!(found, expected);
-        let obx = issues("MSH|^~\\&|A|B|C|D|20260101||ORU^R01|2|P|2.5\rOBR|1||F1|X\rOBX|1|NM|X||high||||||Z\r");
-        assert!(obx.contains(&"OBX-5 (NM format (OBX-2 = NM)): \"high\" is not a number".to_string()), "{obx:?}");
-        assert!(obx.iter().any(|i| i.starts_with("OBX-11 (table 0085")), "{obx:?}");
+        let obx = issues(
+            "MSH|^~\\&|A|B|C|D|20260101||ORU^R01|2|P|2.5\rOBR|1||F1|X\rOBX|1|NM|X||high||||||Z\r",
+        );
+        assert!(
+            obx.contains(&"OBX-5 (NM format (OBX-2 = NM)): \"high\" is not a number".to_string()),
+            "{obx:?}"
+        );
+        assert!(
+            obx.iter().any(|i| i.starts_with("OBX-11 (table 0085")),
+            "{obx:?}"
+        );
     }
 }

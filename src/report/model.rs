@@ -96,7 +96,12 @@ pub struct RequestSummary {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ResponseSummary {
-    pub status: u16,
+    /// HTTP status (FHIR steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// MSA-1 of the ACK (HL7 steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     pub bytes: usize,

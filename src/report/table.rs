@@ -16,7 +16,7 @@ struct Row {
     step: String,
     #[tabled(rename = "result")]
     result: String,
-    #[tabled(rename = "http")]
+    #[tabled(rename = "reply")]
     http: String,
     #[tabled(rename = "ms")]
     ms: String,
@@ -77,7 +77,12 @@ pub fn render(report: &RunReport, color: bool) -> String {
                 http: st
                     .response
                     .as_ref()
-                    .map(|r| r.status.to_string())
+                    .map(|r| {
+                        r.status
+                            .map(|s| s.to_string())
+                            .or_else(|| r.ack.clone())
+                            .unwrap_or_default()
+                    })
                     .unwrap_or_default(),
                 ms: format!("{:.1}", st.duration_ms),
                 detail,

@@ -22,8 +22,13 @@ pub fn rule_from_expr(expr: &str) -> CaptureRule {
     }
 }
 
-pub fn rule(capture: &Capture) -> CaptureRule {
+/// The capture as a rule; on an hl7 step a bare string is an HL7 field path into the ACK.
+pub fn rule(capture: &Capture, kind: &str) -> CaptureRule {
     match capture {
+        Capture::Expr(e) if kind == "hl7" => CaptureRule {
+            field: Some(e.clone()),
+            ..Default::default()
+        },
         Capture::Expr(e) => rule_from_expr(e),
         Capture::Rule(r) => r.clone(),
     }

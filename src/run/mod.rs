@@ -16,14 +16,17 @@ use tokio::sync::watch;
 use crate::check::redact::Redactor;
 use crate::check::snapshot::{render_response, SnapshotKey, SnapshotStore};
 use crate::check::{self, render_json, Body as ParsedBody};
-use crate::fhir::{FhirClient, HttpRequest, HttpResponse, TransportError, FHIR_JSON};
+use crate::fhir::{FhirClient, HttpRequest, TransportError, FHIR_JSON};
+use crate::hl7::{FieldPath, Message};
+use crate::mllp::{MllpClient, MllpError};
+use crate::report::model::CheckResult;
 use crate::report::model::{
     ErrorKind, RequestSummary, ResponseSummary, RunReport, ScenarioResult, Status, StepError,
     StepResult, SCHEMA,
 };
 use crate::scenario::model::SnapshotName;
 use crate::scenario::template::{Generators, RenderContext, Templates};
-use crate::scenario::{Body, FhirRequest, Request, Scenario, Step};
+use crate::scenario::{Body, FhirRequest, Hl7Request, Request, Scenario, Step};
 
 pub struct RunOptions {
     /// Per-request timeout.
@@ -33,8 +36,12 @@ pub struct RunOptions {
     pub snapshots: SnapshotStore,
 }
 
+type Captures = Vec<(String, Result<String, String>)>;
+
 pub struct Runner {
     client: FhirClient,
+    /// One MLLP connection for the whole run, reused across steps and scenarios.
+    mllp: Option<tokio::sync::Mutex<MllpClient>>,
     templates: Templates,
     opts: RunOptions,
     interrupt: watch::Receiver<bool>,
@@ -42,9 +49,15 @@ pub struct Runner {
 
 impl Runner {
     /// `interrupt` turns true on Ctrl-C: in-flight requests are abandoned, the rest skipped.
-    pub fn new(client: FhirClient, opts: RunOptions, interrupt: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        client: FhirClient,
+        mllp: Option<MllpClient>,
+        opts: RunOptions,
+        interrupt: watch::Receiver<bool>,
+    ) -> Self {
         Runner {
             client,
+            mllp: mllp.map(tokio::sync::Mutex::new),
             templates: Templates::default(),
             opts,
             interrupt,
@@ -150,8 +163,7 @@ impl Runner {
             ));
             return out;
         }
-        let Request::Fhir(req) = &step.request;
-        if let Some((var, from)) = self.blocked_by(req, state) {
+        if let Some((var, from)) = self.blocked_by(&step.request, state) {
             out.status = Status::Skipped;
             out.error = Some(error(
                 ErrorKind::Scenario,
@@ -160,90 +172,41 @@ impl Runner {
             ));
             return out;
         }
-        let ctx = state.context();
-        let render = |t: &str| self.templates.render(t, &ctx).map_err(|e| e.0);
-        let http = match self.prepare(req, &render) {
-            Ok(h) => h,
-            Err((field, e)) => {
-                out.status = Status::Error;
-                out.error = Some(error(ErrorKind::Scenario, e, Some(field)));
-                return out;
-            }
+        let captured = match &step.request {
+            Request::Fhir(req) => self.fhir_step(s, step, req, state, &mut out).await,
+            Request::Hl7(req) => self.hl7_step(s, step, req, state, &mut out).await,
         };
         let redactor = state.redactor(self.client.base().as_str(), s);
-        out.request = Some(RequestSummary {
-            method: http.method.clone(),
-            url: redactor.hide_secrets(&http.url),
-        });
-
-        let started = Instant::now();
-        let mut interrupt = self.interrupt.clone();
-        let sent = tokio::select! {
-            r = self.client.send(&http) => Some(r),
-            _ = interrupt.wait_for(|stop| *stop) => None,
-        };
-        out.duration_ms = ms(started.elapsed());
-        let resp = match sent {
-            None => {
-                out.status = Status::Skipped;
-                out.error = Some(error(
-                    ErrorKind::Interrupted,
-                    "interrupted while waiting for the response",
-                    None,
-                ));
-                return out;
-            }
-            Some(Err(e)) => {
-                out.status = Status::Error;
-                out.error = Some(error(
-                    transport_kind(&e),
-                    redactor.hide_secrets(&e.to_string()),
-                    None,
-                ));
-                self.mark_captures_failed(step, state);
-                return out;
-            }
-            Some(Ok(r)) => r,
-        };
-        out.response = Some(ResponseSummary {
-            status: resp.status,
-            content_type: resp.header("content-type").map(str::to_string),
-            bytes: resp.body.len(),
-        });
-
-        let body = ParsedBody::parse(&resp);
-        out.checks = check::evaluate(&step.expect, &resp, &body, &render);
-        if let Some(snap) = &step.expect.snapshot {
-            if let Some(name) = snapshot_name(snap, step) {
-                out.checks
-                    .push(self.snapshot(s, step, &name, &resp, &redactor));
-            }
-        }
-        if out.checks.iter().any(|c| !c.passed) {
+        if out.checks.iter().any(|c| !c.passed) && out.status == Status::Passed {
             out.status = Status::Failed;
         }
         for c in &mut out.checks {
             c.actual = redactor.hide_secrets(&c.actual);
             c.expected = redactor.hide_secrets(&c.expected);
         }
-
-        for (name, capture) in &step.capture {
-            match capture::apply(&capture::rule(capture), &resp, &body) {
-                Ok(v) => {
-                    state.captured.push((name.clone(), v.clone()));
-                    state.vars.insert(name.clone(), v);
-                }
-                Err(e) => {
-                    state
-                        .failed_captures
-                        .insert(name.clone(), step.name.clone());
-                    if out.error.is_none() {
-                        out.status = Status::Error;
-                        out.error = Some(error(
-                            ErrorKind::Scenario,
-                            format!("capture `{name}`: {e}"),
-                            Some(format!("capture.{name}")),
-                        ));
+        match captured {
+            // The exchange broke: nothing to capture from, and later steps needing it are skipped.
+            None => self.mark_captures_failed(step, state),
+            Some(results) => {
+                for (name, value) in results {
+                    match value {
+                        Ok(v) => {
+                            state.captured.push((name.clone(), v.clone()));
+                            state.vars.insert(name, v);
+                        }
+                        Err(e) => {
+                            state
+                                .failed_captures
+                                .insert(name.clone(), step.name.clone());
+                            if out.error.is_none() {
+                                out.status = Status::Error;
+                                out.error = Some(error(
+                                    ErrorKind::Scenario,
+                                    format!("capture `{name}`: {e}"),
+                                    Some(format!("capture.{name}")),
+                                ));
+                            }
+                        }
                     }
                 }
             }
@@ -251,15 +214,200 @@ impl Runner {
         out
     }
 
-    fn snapshot(
+    /// Sends `fut` unless the run is interrupted first; times it into `out`.
+    async fn timed<T>(
+        &self,
+        out: &mut StepResult,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        let started = Instant::now();
+        let mut interrupt = self.interrupt.clone();
+        let r = tokio::select! {
+            r = fut => Some(r),
+            _ = interrupt.wait_for(|stop| *stop) => None,
+        };
+        out.duration_ms = ms(started.elapsed());
+        if r.is_none() {
+            out.status = Status::Skipped;
+            out.error = Some(error(
+                ErrorKind::Interrupted,
+                "interrupted while waiting for the response",
+                None,
+            ));
+        }
+        r
+    }
+
+    /// A FHIR REST step. Returns the captures, or `None` when there was no response to capture from.
+    async fn fhir_step(
         &self,
         s: &Scenario,
         step: &Step,
-        name: &str,
-        resp: &HttpResponse,
-        redactor: &Redactor,
-    ) -> crate::report::model::CheckResult {
-        let content = render_response(resp, &s.snapshot_headers, redactor);
+        req: &FhirRequest,
+        state: &ScenarioState,
+        out: &mut StepResult,
+    ) -> Option<Captures> {
+        let ctx = state.context();
+        let render = |t: &str| self.templates.render(t, &ctx).map_err(|e| e.0);
+        let http = match self.prepare(req, &render) {
+            Ok(h) => h,
+            Err((field, e)) => {
+                out.status = Status::Error;
+                out.error = Some(error(ErrorKind::Scenario, e, Some(field)));
+                return None;
+            }
+        };
+        // Built after rendering, so values generated for this very request are redacted too.
+        let redactor = &state.redactor(self.client.base().as_str(), s);
+        out.request = Some(RequestSummary {
+            method: http.method.clone(),
+            url: redactor.hide_secrets(&http.url),
+        });
+        let resp = match self.timed(out, self.client.send(&http)).await? {
+            Ok(r) => r,
+            Err(e) => {
+                out.status = Status::Error;
+                out.error = Some(error(
+                    transport_kind(&e),
+                    redactor.hide_secrets(&e.to_string()),
+                    None,
+                ));
+                return None;
+            }
+        };
+        out.response = Some(ResponseSummary {
+            status: Some(resp.status),
+            ack: None,
+            content_type: resp.header("content-type").map(str::to_string),
+            bytes: resp.body.len(),
+        });
+        let body = ParsedBody::parse(&resp);
+        out.checks = check::evaluate(&step.expect, &resp, &body, &render);
+        if let Some(name) = step
+            .expect
+            .snapshot
+            .as_ref()
+            .and_then(|n| snapshot_name(n, step))
+        {
+            let content = render_response(&resp, &s.snapshot_headers, redactor);
+            out.checks.push(self.snapshot(s, step, &name, &content));
+        }
+        Some(
+            step.capture
+                .iter()
+                .map(|(name, c)| {
+                    (
+                        name.clone(),
+                        capture::apply(&capture::rule(c, "fhir"), &resp, &body),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// An HL7 v2 step over MLLP.
+    async fn hl7_step(
+        &self,
+        s: &Scenario,
+        step: &Step,
+        req: &Hl7Request,
+        state: &ScenarioState,
+        out: &mut StepResult,
+    ) -> Option<Captures> {
+        let Some(mllp) = &self.mllp else {
+            out.status = Status::Error;
+            out.error = Some(error(
+                ErrorKind::Scenario,
+                "this step sends HL7 v2, but no MLLP target was given (--mllp host:port)",
+                Some("hl7".into()),
+            ));
+            return None;
+        };
+        let ctx = state.context();
+        let render = |t: &str| self.templates.render(t, &ctx).map_err(|e| e.0);
+        let text = match render(&req.message) {
+            Ok(t) => normalize_segments(&t),
+            Err(e) => {
+                out.status = Status::Error;
+                out.error = Some(error(ErrorKind::Scenario, e, Some("hl7.message".into())));
+                return None;
+            }
+        };
+        let redactor = &state.redactor(self.client.base().as_str(), s);
+        let sent = Message::parse(&text);
+        if req.check_structure {
+            out.checks.push(check::hl7::sent_structure(&sent));
+        }
+        let mut client = mllp.lock().await;
+        out.request = Some(RequestSummary {
+            method: "MLLP".into(),
+            url: format!("mllp://{}", client.addr()),
+        });
+        let answer = match self.timed(out, client.send(text.as_bytes())).await? {
+            Ok(a) => a,
+            Err(e) => {
+                out.status = Status::Error;
+                out.error = Some(error(
+                    mllp_kind(&e),
+                    redactor.hide_secrets(&e.to_string()),
+                    None,
+                ));
+                return None;
+            }
+        };
+        drop(client);
+        let ack_text = String::from_utf8_lossy(&answer).into_owned();
+        let (checks, ack) = check::hl7::evaluate(&step.expect, &sent, &ack_text, &render);
+        out.checks.extend(checks);
+        out.response = Some(ResponseSummary {
+            status: None,
+            ack: ack.as_ref().and_then(|a| a.value("MSA-1")),
+            content_type: None,
+            bytes: answer.len(),
+        });
+        if let (Some(name), Some(ack)) = (
+            step.expect
+                .snapshot
+                .as_ref()
+                .and_then(|n| snapshot_name(n, step)),
+            &ack,
+        ) {
+            let extra: Vec<(String, String)> = s
+                .redact
+                .iter()
+                .filter_map(|r| {
+                    r.field.clone().map(|f| {
+                        (
+                            f,
+                            r.replacement.clone().unwrap_or_else(|| "[redacted]".into()),
+                        )
+                    })
+                })
+                .collect();
+            let content = check::hl7::render_ack(ack, &extra, redactor);
+            out.checks.push(self.snapshot(s, step, &name, &content));
+        }
+        Some(
+            step.capture
+                .iter()
+                .map(|(name, c)| {
+                    let rule = capture::rule(c, "hl7");
+                    let value = match (&ack, rule.field.as_deref().map(FieldPath::parse)) {
+                        (None, _) => Err("the answer is not an HL7 message".to_string()),
+                        (_, None) => Err("no field path".to_string()),
+                        (_, Some(Err(e))) => Err(e),
+                        (Some(a), Some(Ok(p))) => a
+                            .get(&p)
+                            .filter(|v| !v.is_empty())
+                            .ok_or_else(|| format!("{p} is empty in the ACK")),
+                    };
+                    (name.clone(), value)
+                })
+                .collect(),
+        )
+    }
+
+    fn snapshot(&self, s: &Scenario, step: &Step, name: &str, content: &str) -> CheckResult {
         self.opts.snapshots.check(
             &SnapshotKey {
                 scenario: &s.name,
@@ -267,22 +415,28 @@ impl Runner {
                 step: &step.name,
                 name,
             },
-            &content,
+            content,
         )
     }
 
     /// The first variable this request needs that an earlier capture failed to provide.
-    fn blocked_by(&self, req: &FhirRequest, state: &ScenarioState) -> Option<(String, String)> {
+    fn blocked_by(&self, req: &Request, state: &ScenarioState) -> Option<(String, String)> {
         if state.failed_captures.is_empty() {
             return None;
         }
-        let mut texts: Vec<String> = vec![req.path.clone()];
-        texts.extend(req.headers.values().cloned());
-        match &req.body {
-            Some(Body::Text(t)) => texts.push(t.clone()),
-            Some(Body::Json(v)) => texts.extend(crate::scenario::load::string_leaves(v)),
-            None => {}
-        }
+        let texts: Vec<String> = match req {
+            Request::Fhir(r) => {
+                let mut t = vec![r.path.clone()];
+                t.extend(r.headers.values().cloned());
+                match &r.body {
+                    Some(Body::Text(b)) => t.push(b.clone()),
+                    Some(Body::Json(v)) => t.extend(crate::scenario::load::string_leaves(v)),
+                    None => {}
+                }
+                t
+            }
+            Request::Hl7(r) => vec![r.message.clone()],
+        };
         for t in texts {
             for var in self.templates.referenced_variables(&t).unwrap_or_default() {
                 let top = var.split('.').next().unwrap_or(&var).to_string();
@@ -398,6 +552,25 @@ fn error(kind: ErrorKind, message: impl Into<String>, field: Option<String>) -> 
         message: message.into(),
         field,
     }
+}
+
+fn mllp_kind(e: &MllpError) -> ErrorKind {
+    match e.kind() {
+        "connect" => ErrorKind::Connect,
+        "timeout" => ErrorKind::Timeout,
+        "reset" => ErrorKind::Reset,
+        _ => ErrorKind::Transport,
+    }
+}
+
+/// Template text (YAML gives `\n` line ends) as ER7: segments end with `\r`, blank lines dropped.
+pub fn normalize_segments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    for line in text.split(['\r', '\n']).filter(|l| !l.trim().is_empty()) {
+        out.push_str(line);
+        out.push('\r');
+    }
+    out
 }
 
 fn transport_kind(e: &TransportError) -> ErrorKind {

@@ -23,6 +23,8 @@ pub struct Faults {
     pub malformed_rate: f64,
     /// Fraction of responses sent as `text/html` instead of FHIR JSON.
     pub wrong_content_type_rate: f64,
+    /// MLLP: fraction of messages answered AE (an application error) instead of being processed.
+    pub nak_rate: f64,
 }
 
 impl Faults {

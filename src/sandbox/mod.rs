@@ -5,8 +5,10 @@
 pub mod capability;
 pub mod fault;
 pub mod fhir_api;
+pub mod mllp_listener;
 pub mod search;
 pub mod store;
+pub mod v2_to_fhir;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -14,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 pub use fault::Faults;
 use fhir_api::AppState;
@@ -22,6 +24,8 @@ use fhir_api::AppState;
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     pub bind: SocketAddr,
+    /// Where the MLLP listener binds; `None` for no listener.
+    pub mllp_bind: Option<SocketAddr>,
     pub faults: Faults,
     /// Search page size when the client gives no `_count`.
     pub page_size: usize,
@@ -31,6 +35,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            mllp_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             faults: Faults::default(),
             page_size: 10,
         }
@@ -42,16 +47,16 @@ pub struct RunningSandbox {
     pub addr: SocketAddr,
     /// The FHIR base URL, e.g. `http://127.0.0.1:39201/fhir`.
     pub base_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    /// The MLLP listener's address, when it runs.
+    pub mllp_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningSandbox {
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
             let _ = task.await;
         }
     }
@@ -59,9 +64,7 @@ impl RunningSandbox {
 
 impl Drop for RunningSandbox {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        let _ = self.shutdown.send(true);
     }
 }
 
@@ -97,21 +100,36 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         base_url: base_url.clone(),
         default_page_size: config.page_size.max(1),
     });
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut mllp_addr = None;
+    if let Some(bind) = config.mllp_bind {
+        let mllp = TcpListener::bind(bind).await?;
+        mllp_addr = Some(mllp.local_addr()?);
+        tasks.push(tokio::spawn(mllp_listener::serve(
+            mllp,
+            state.clone(),
+            config.faults.clone(),
+            rx.clone(),
+        )));
+        tracing::info!(addr = ?mllp_addr, "sandbox MLLP listener");
+    }
     let app = router(state, config.faults);
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = rx.await;
+    let mut stop = rx;
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
         });
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "sandbox server stopped");
         }
-    });
+    }));
     tracing::info!(%base_url, "sandbox EMR listening");
     Ok(RunningSandbox {
         addr,
         base_url,
-        shutdown: Some(tx),
-        task: Some(task),
+        mllp_addr,
+        shutdown: tx,
+        tasks,
     })
 }

@@ -32,6 +32,7 @@ pub fn type_params(rtype: &str) -> &'static [(&'static str, &'static str)] {
             ("code", "token"),
             ("status", "token"),
             ("encounter", "reference"),
+            ("based-on", "reference"),
         ],
         "Encounter" => &[
             ("patient", "reference"),
@@ -171,6 +172,13 @@ fn match_one(r: &Value, param: &str, modifier: Option<&str>, value: &str) -> Res
             };
             reference_match(reference, want_type, value)
         }
+        "based-on" => items(r.get("basedOn")).iter().any(|b| {
+            reference_match(
+                b.get("reference").and_then(Value::as_str),
+                Some("ServiceRequest"),
+                value,
+            )
+        }),
         other => return Err(format!("unknown search parameter `{other}`")),
     })
 }

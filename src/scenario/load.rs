@@ -16,7 +16,7 @@ use super::model::{
     SnapshotName, StatusExpect, StepFile,
 };
 use super::template::{Templates, BUILTINS, FAKE_FIELDS, NOW_FIELDS};
-use super::{Body, FhirRequest, Request, Scenario, Step, DEFAULT_SNAPSHOT_HEADERS};
+use super::{Body, FhirRequest, Hl7Request, Request, Scenario, Step, DEFAULT_SNAPSHOT_HEADERS};
 use crate::check::fhirpath::FhirPath;
 
 #[derive(Debug, Clone, Default)]
@@ -248,7 +248,7 @@ impl Validator<'_> {
         let mut steps = Vec::new();
         let mut snapshot_names = HashSet::new();
         for (index, step) in file.steps.iter().enumerate() {
-            if let Some(s) = self.step(index, step, &known) {
+            for s in self.step(index, step, &known) {
                 if let Some(snap) = snapshot_name(&s) {
                     if !snapshot_names.insert(snap.clone()) {
                         self.error(
@@ -292,23 +292,30 @@ impl Validator<'_> {
             Redaction::Path(p) => RedactionRule {
                 path: Some(p.clone()),
                 header: None,
+                field: None,
                 replacement: None,
             },
             Redaction::Rule(rule) => rule.clone(),
         };
-        match (&rule.path, &rule.header) {
-            (Some(p), None) => {
+        match (&rule.path, &rule.header, &rule.field) {
+            (Some(p), None, None) => {
                 if let Err(e) = serde_json_path::JsonPath::parse(p) {
                     self.error(None, "redact", format!("bad JSONPath `{p}`: {e}"));
                     return None;
                 }
             }
-            (None, Some(_)) => {}
+            (None, Some(_), None) => {}
+            (None, None, Some(f)) => {
+                if let Err(e) = crate::hl7::FieldPath::parse(f) {
+                    self.error(None, "redact", e);
+                    return None;
+                }
+            }
             _ => {
                 self.error(
                     None,
                     "redact",
-                    "a redaction needs exactly one of `path` or `header`",
+                    "a redaction needs exactly one of `path` (JSONPath), `header` or `field` (HL7)",
                 );
                 return None;
             }
@@ -316,91 +323,240 @@ impl Validator<'_> {
         Some(rule)
     }
 
-    fn step(&mut self, index: usize, step: &StepFile, known: &HashSet<String>) -> Option<Step> {
+    fn step(&mut self, index: usize, step: &StepFile, known: &HashSet<String>) -> Vec<Step> {
         let at = Some((index, step.name.as_str()));
         if step.name.trim().is_empty() {
             self.error(at, "name", "a step needs a name");
         }
-        let request = match &step.fhir {
-            Some(fhir) => {
-                let method = fhir.method.to_ascii_uppercase();
-                if !METHODS.contains(&method.as_str()) {
-                    self.error(
-                        at,
-                        "fhir.method",
-                        format!(
-                            "unknown HTTP method `{}` (one of {})",
-                            fhir.method,
-                            METHODS.join(", ")
-                        ),
-                    );
-                }
-                self.check_template(at, "fhir.path", &fhir.path, known);
-                for (name, value) in &fhir.headers {
-                    self.check_template(at, &format!("fhir.headers.{name}"), value, known);
-                }
-                let body = match (&fhir.body, &fhir.body_file) {
-                    (Some(_), Some(_)) => {
-                        self.error(at, "fhir.body_file", "give `body` or `body_file`, not both");
-                        None
-                    }
-                    (Some(serde_json::Value::String(text)), None) => {
-                        self.check_template(at, "fhir.body", text, known);
-                        Some(Body::Text(text.clone()))
-                    }
-                    (Some(json), None) => {
-                        for leaf in string_leaves(json) {
-                            self.check_template(at, "fhir.body", &leaf, known);
-                        }
-                        Some(Body::Json(json.clone()))
-                    }
-                    (None, Some(file)) => {
-                        let full = self.path.parent().unwrap_or(Path::new(".")).join(file);
-                        match std::fs::read_to_string(&full) {
-                            Ok(text) => {
-                                self.check_template(at, "fhir.body_file", &text, known);
-                                Some(Body::Text(text))
-                            }
-                            Err(e) => {
-                                self.error(
-                                    at,
-                                    "fhir.body_file",
-                                    format!("cannot read {}: {e}", full.display()),
-                                );
-                                None
-                            }
-                        }
-                    }
-                    (None, None) => None,
-                };
-                Request::Fhir(FhirRequest {
-                    method,
-                    path: fhir.path.clone(),
-                    headers: fhir.headers.clone(),
-                    body,
-                })
+        let requests: Vec<Request> = match (&step.fhir, &step.hl7) {
+            (Some(_), Some(_)) => {
+                self.error(at, "hl7", "give `fhir:` or `hl7:`, not both");
+                return Vec::new();
             }
-            None => {
-                self.error(at, "fhir", "a step needs a request: `fhir:` (FHIR REST)");
-                return None;
+            (Some(fhir), None) => vec![self.fhir_request(at, fhir, known)],
+            (None, Some(hl7)) => self.hl7_requests(at, hl7, known),
+            (None, None) => {
+                self.error(
+                    at,
+                    "fhir",
+                    "a step needs a request: `fhir:` (FHIR REST) or `hl7:` (HL7 v2 over MLLP)",
+                );
+                return Vec::new();
             }
         };
-        self.expect(at, &step.expect, known);
+        let kind = if step.hl7.is_some() { "hl7" } else { "fhir" };
+        self.expect(at, kind, &step.expect, known);
         for (name, capture) in &step.capture {
-            self.capture(at, name, capture);
+            self.capture(at, kind, name, capture);
         }
         let (line, _) = locate(self.source, Some(index), "");
-        Some(Step {
-            index,
-            name: step.name.clone(),
-            line,
-            request,
-            expect: step.expect.clone(),
-            capture: step.capture.clone(),
+        let n = requests.len();
+        requests
+            .into_iter()
+            .enumerate()
+            .map(|(k, request)| {
+                let mut expect = step.expect.clone();
+                let mut name = step.name.clone();
+                if n > 1 {
+                    // One step per message of a file: each gets its own result and snapshot.
+                    name = format!("{} ({}/{n})", step.name, k + 1);
+                    expect.snapshot = match &expect.snapshot {
+                        Some(SnapshotName::Name(s)) => {
+                            Some(SnapshotName::Name(format!("{s}-{}", k + 1)))
+                        }
+                        Some(SnapshotName::Flag(true)) => Some(SnapshotName::Name(format!(
+                            "{}-{}",
+                            slug(&step.name),
+                            k + 1
+                        ))),
+                        other => other.clone(),
+                    };
+                }
+                Step {
+                    index,
+                    name,
+                    line,
+                    request,
+                    expect,
+                    capture: step.capture.clone(),
+                }
+            })
+            .collect()
+    }
+
+    fn fhir_request(
+        &mut self,
+        at: Option<(usize, &str)>,
+        fhir: &super::model::FhirRequestFile,
+        known: &HashSet<String>,
+    ) -> Request {
+        let method = fhir.method.to_ascii_uppercase();
+        if !METHODS.contains(&method.as_str()) {
+            self.error(
+                at,
+                "fhir.method",
+                format!(
+                    "unknown HTTP method `{}` (one of {})",
+                    fhir.method,
+                    METHODS.join(", ")
+                ),
+            );
+        }
+        self.check_template(at, "fhir.path", &fhir.path, known);
+        for (name, value) in &fhir.headers {
+            self.check_template(at, &format!("fhir.headers.{name}"), value, known);
+        }
+        let body = match (&fhir.body, &fhir.body_file) {
+            (Some(_), Some(_)) => {
+                self.error(at, "fhir.body_file", "give `body` or `body_file`, not both");
+                None
+            }
+            (Some(serde_json::Value::String(text)), None) => {
+                self.check_template(at, "fhir.body", text, known);
+                Some(Body::Text(text.clone()))
+            }
+            (Some(json), None) => {
+                for leaf in string_leaves(json) {
+                    self.check_template(at, "fhir.body", &leaf, known);
+                }
+                Some(Body::Json(json.clone()))
+            }
+            (None, Some(file)) => {
+                let full = self.path.parent().unwrap_or(Path::new(".")).join(file);
+                match std::fs::read_to_string(&full) {
+                    Ok(text) => {
+                        self.check_template(at, "fhir.body_file", &text, known);
+                        Some(Body::Text(text))
+                    }
+                    Err(e) => {
+                        self.error(
+                            at,
+                            "fhir.body_file",
+                            format!("cannot read {}: {e}", full.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        Request::Fhir(FhirRequest {
+            method,
+            path: fhir.path.clone(),
+            headers: fhir.headers.clone(),
+            body,
         })
     }
 
-    fn expect(&mut self, at: Option<(usize, &str)>, expect: &Expect, known: &HashSet<String>) {
+    fn hl7_requests(
+        &mut self,
+        at: Option<(usize, &str)>,
+        hl7: &super::model::Hl7RequestFile,
+        known: &HashSet<String>,
+    ) -> Vec<Request> {
+        let texts: Vec<String> = match (&hl7.message, &hl7.file) {
+            (Some(_), Some(_)) => {
+                self.error(at, "hl7.file", "give `message` or `file`, not both");
+                return Vec::new();
+            }
+            (Some(m), None) => {
+                self.check_template(at, "hl7.message", m, known);
+                vec![m.clone()]
+            }
+            (None, Some(file)) => {
+                let full = self.path.parent().unwrap_or(Path::new(".")).join(file);
+                match std::fs::read_to_string(&full) {
+                    Ok(text) => {
+                        let messages = crate::hl7::batch::split_messages(&text);
+                        if messages.is_empty() {
+                            self.error(
+                                at,
+                                "hl7.file",
+                                format!("{} holds no HL7 message (no MSH segment)", full.display()),
+                            );
+                        }
+                        for m in &messages {
+                            self.check_template(at, "hl7.file", m, known);
+                        }
+                        messages
+                    }
+                    Err(e) => {
+                        self.error(
+                            at,
+                            "hl7.file",
+                            format!("cannot read {}: {e}", full.display()),
+                        );
+                        Vec::new()
+                    }
+                }
+            }
+            (None, None) => {
+                self.error(at, "hl7", "an hl7 step needs `message` or `file`");
+                Vec::new()
+            }
+        };
+        texts
+            .into_iter()
+            .map(|message| {
+                Request::Hl7(Hl7Request {
+                    message,
+                    check_structure: hl7.check_structure,
+                })
+            })
+            .collect()
+    }
+
+    fn expect(
+        &mut self,
+        at: Option<(usize, &str)>,
+        kind: &str,
+        expect: &Expect,
+        known: &HashSet<String>,
+    ) {
+        // Checks belong to one request kind; a FHIR check on an HL7 step would silently never run.
+        let fhir_only = [
+            ("expect.status", expect.status.is_some()),
+            ("expect.headers", !expect.headers.is_empty()),
+            ("expect.resource", expect.resource.is_some()),
+            (
+                "expect.operation_outcome",
+                expect.operation_outcome.is_some(),
+            ),
+            ("expect.fhirpath", !expect.fhirpath.as_slice().is_empty()),
+            ("expect.jsonpath", !expect.jsonpath.is_empty()),
+        ];
+        let hl7_only = [
+            ("expect.ack", expect.ack.is_some()),
+            ("expect.control_id", expect.control_id.is_some()),
+            ("expect.ack_type", expect.ack_type.is_some()),
+            ("expect.structure", expect.structure.is_some()),
+            ("expect.fields", !expect.fields.is_empty()),
+        ];
+        let wrong: &[(&str, bool)] = if kind == "hl7" { &fhir_only } else { &hl7_only };
+        for (field, _) in wrong.iter().filter(|(_, used)| *used) {
+            self.error(at, field, format!("is not a check for {kind} steps"));
+        }
+        if let Some(codes) = &expect.ack {
+            for c in codes.as_slice() {
+                if !crate::hl7::ack::ACK_CODES.contains(&c.as_str()) {
+                    self.error(
+                        at,
+                        "expect.ack",
+                        format!(
+                            "`{c}` is not an ACK code (one of {})",
+                            crate::hl7::ack::ACK_CODES.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        for (path, rule) in &expect.fields {
+            let field = format!("expect.fields.{path}");
+            if let Err(e) = crate::hl7::FieldPath::parse(path) {
+                self.error(at, &field, e);
+            }
+            self.header_rule(at, &field, rule, known);
+        }
         if let Some(status) = &expect.status {
             if let Err(e) = status_valid(status) {
                 self.error(at, "expect.status", e);
@@ -408,32 +564,7 @@ impl Validator<'_> {
         }
         for (name, rule) in &expect.headers {
             let field = format!("expect.headers.{name}");
-            match rule {
-                HeaderExpect::Equals(v) => self.check_template(at, &field, v, known),
-                HeaderExpect::Rule(r) => {
-                    if r.present.is_none()
-                        && r.equals.is_none()
-                        && r.contains.is_none()
-                        && r.matches.is_none()
-                    {
-                        self.error(
-                            at,
-                            &field,
-                            "give one of `present`, `equals`, `contains`, `matches`",
-                        );
-                    }
-                    for v in [&r.equals, &r.contains, &r.matches].into_iter().flatten() {
-                        self.check_template(at, &field, v, known);
-                    }
-                    if let Some(re) = &r.matches {
-                        if !re.contains("{{") {
-                            if let Err(e) = regex::Regex::new(re) {
-                                self.error(at, &field, format!("bad regex: {e}"));
-                            }
-                        }
-                    }
-                }
-            }
+            self.header_rule(at, &field, rule, known);
         }
         if let Some(t) = &expect.resource {
             if fhir_sdk::r4b::resources::ResourceType::from_str(t).is_err() {
@@ -481,16 +612,50 @@ impl Validator<'_> {
         }
     }
 
-    fn capture(&mut self, at: Option<(usize, &str)>, name: &str, capture: &Capture) {
+    fn header_rule(
+        &mut self,
+        at: Option<(usize, &str)>,
+        field: &str,
+        rule: &HeaderExpect,
+        known: &HashSet<String>,
+    ) {
+        let field = field.to_string();
+        match rule {
+            HeaderExpect::Equals(v) => self.check_template(at, &field, v, known),
+            HeaderExpect::Rule(r) => {
+                if r.present.is_none()
+                    && r.equals.is_none()
+                    && r.contains.is_none()
+                    && r.matches.is_none()
+                {
+                    self.error(
+                        at,
+                        &field,
+                        "give one of `present`, `equals`, `contains`, `matches`",
+                    );
+                }
+                for v in [&r.equals, &r.contains, &r.matches].into_iter().flatten() {
+                    self.check_template(at, &field, v, known);
+                }
+                if let Some(re) = &r.matches {
+                    if !re.contains("{{") {
+                        if let Err(e) = regex::Regex::new(re) {
+                            self.error(at, &field, format!("bad regex: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn capture(&mut self, at: Option<(usize, &str)>, kind: &str, name: &str, capture: &Capture) {
         let field = format!("capture.{name}");
-        let rule = match capture {
-            Capture::Expr(e) => crate::run::capture::rule_from_expr(e),
-            Capture::Rule(r) => r.clone(),
-        };
+        let rule = crate::run::capture::rule(capture, kind);
         let sources = [
             rule.header.is_some(),
             rule.jsonpath.is_some(),
             rule.fhirpath.is_some(),
+            rule.field.is_some(),
         ]
         .iter()
         .filter(|b| **b)
@@ -499,8 +664,23 @@ impl Validator<'_> {
             self.error(
                 at,
                 &field,
-                "give exactly one of `header`, `jsonpath`, `fhirpath`",
+                "give exactly one of `header`, `jsonpath`, `fhirpath` (FHIR) or `field` (HL7)",
             );
+        }
+        if kind == "hl7" && rule.field.is_none() {
+            self.error(
+                at,
+                &field,
+                "an hl7 step captures from its ACK by `field` (e.g. MSA-2)",
+            );
+        }
+        if let Some(f) = &rule.field {
+            if kind != "hl7" {
+                self.error(at, &field, "`field` captures are for hl7 steps");
+            }
+            if let Err(e) = crate::hl7::FieldPath::parse(f) {
+                self.error(at, &field, e);
+            }
         }
         if let Some(p) = &rule.jsonpath {
             if let Err(e) = serde_json_path::JsonPath::parse(p) {
@@ -691,7 +871,9 @@ mod tests {
         .unwrap();
         assert_eq!(s.steps.len(), 2);
         assert_eq!(s.steps[1].line, 12);
-        let Request::Fhir(r) = &s.steps[0].request;
+        let Request::Fhir(r) = &s.steps[0].request else {
+            panic!("fhir step expected")
+        };
         assert_eq!(r.method, "POST");
     }
 

@@ -40,18 +40,27 @@ pub struct Step {
     pub capture: IndexMap<String, Capture>,
 }
 
-/// The request kinds a step can make. HL7 v2 over MLLP joins FHIR REST here.
+/// The request kinds a step can make: FHIR REST over HTTP, HL7 v2 over MLLP.
 #[derive(Debug, Clone)]
 pub enum Request {
     Fhir(FhirRequest),
+    Hl7(Hl7Request),
 }
 
 impl Request {
     pub fn kind(&self) -> &'static str {
         match self {
             Request::Fhir(_) => "fhir",
+            Request::Hl7(_) => "hl7",
         }
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct Hl7Request {
+    /// ER7 template; segment ends are normalised to `\r` after rendering.
+    pub message: String,
+    pub check_structure: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -50,13 +50,15 @@ impl std::fmt::Display for Scalar {
     }
 }
 
-/// One step. Exactly one request kind (`fhir`, later `hl7`) must be present; the loader checks.
+/// One step. Exactly one request kind (`fhir` or `hl7`) must be present; the loader checks.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepFile {
     pub name: String,
     #[serde(default)]
     pub fhir: Option<FhirRequestFile>,
+    #[serde(default)]
+    pub hl7: Option<Hl7RequestFile>,
     #[serde(default)]
     pub expect: Expect,
     #[serde(default)]
@@ -78,6 +80,24 @@ pub struct FhirRequestFile {
     /// Body read from a file next to the scenario, templated as text.
     #[serde(default)]
     pub body_file: Option<String>,
+}
+
+/// An HL7 v2 message sent over MLLP: inline (templated), or every message of a file in order
+/// (an FHS/BHS batch, concatenated messages, or an MLLP capture).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hl7RequestFile {
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Check the sent message's structure before sending (off for deliberately broken messages).
+    #[serde(default = "default_true")]
+    pub check_structure: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_method() -> String {
@@ -106,6 +126,21 @@ pub struct Expect {
     /// Compare the redacted response with a golden file of this name (`true`: the step's name).
     #[serde(default)]
     pub snapshot: Option<SnapshotName>,
+    /// HL7: acceptable ACK codes (MSA-1); default AA or CA.
+    #[serde(default)]
+    pub ack: Option<OneOrMany<String>>,
+    /// HL7: MSA-2 must equal the MSH-10 that was sent (default true).
+    #[serde(default)]
+    pub control_id: Option<bool>,
+    /// HL7: the ACK's MSH-9 must be `ACK^<the request's trigger>` (default true).
+    #[serde(default)]
+    pub ack_type: Option<bool>,
+    /// HL7: check the ACK's structure (MSH, MSA, [ERR]; tables, formats) (default true).
+    #[serde(default)]
+    pub structure: Option<bool>,
+    /// HL7: values in the ACK by field path (`ERR-3.1`, `MSA-3`), as header checks.
+    #[serde(default)]
+    pub fields: IndexMap<String, HeaderExpect>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -214,6 +249,9 @@ pub struct CaptureRule {
     pub jsonpath: Option<String>,
     #[serde(default)]
     pub fhirpath: Option<String>,
+    /// HL7 field path into the ACK (`MSA-2`, `ERR-3.1`).
+    #[serde(default)]
+    pub field: Option<String>,
     /// Applied to the selected text; the first group (or the whole match) is captured.
     #[serde(default)]
     pub regex: Option<String>,
@@ -234,6 +272,9 @@ pub struct RedactionRule {
     pub path: Option<String>,
     #[serde(default)]
     pub header: Option<String>,
+    /// HL7 field path redacted in ACK snapshots.
+    #[serde(default)]
+    pub field: Option<String>,
     /// Replacement text (default `[redacted]`).
     #[serde(default, rename = "as")]
     pub replacement: Option<String>,

@@ -1,0 +1,175 @@
+//! The sandbox's MLLP listener: ACKs every message on a connection that stays open for many
+//! messages; AR for what it cannot parse or does not support, AE for a message that breaks the
+//! structure rules, each with an ERR segment; AA otherwise, after feeding the FHIR store.
+//! Enhanced mode (MSH-15 set): the same decisions as commit ACKs CA/CE/CR.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::RngExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::codec::Framed;
+
+use super::fhir_api::AppState;
+use super::v2_to_fhir;
+use super::Faults;
+use crate::hl7::ack::{build_ack, build_reject, AckError};
+use crate::hl7::{structure, Message};
+use crate::mllp::MllpCodec;
+
+/// Message types the sandbox accepts (others are answered AR, 200 unsupported message type).
+const SUPPORTED: &[&str] = &[
+    "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A04", "ADT^A05", "ADT^A08", "ADT^A11", "ADT^A13",
+    "ADT^A31", "ADT^A40", "ORM^O01", "ORU^R01", "SIU^S12", "SIU^S13", "SIU^S14", "SIU^S15",
+    "MDM^T02", "MDM^T04",
+];
+
+static CONTROL: AtomicU64 = AtomicU64::new(1);
+
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    faults: Faults,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let faults = faults.clone();
+                    let shutdown = shutdown.clone();
+                    tokio::spawn(async move {
+                        connection(stream, state, faults, shutdown).await;
+                        tracing::debug!(%peer, "MLLP connection closed");
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "MLLP accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    state: Arc<AppState>,
+    faults: Faults,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut framed = Framed::new(stream, MllpCodec::default());
+    loop {
+        let frame = tokio::select! {
+            f = framed.next() => f,
+            _ = stopped(&mut shutdown) => return,
+        };
+        let bytes = match frame {
+            None => return,
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                // Not MLLP: there is no frame to answer, so say why in the log and hang up.
+                tracing::info!(error = %e, "closing MLLP connection");
+                return;
+            }
+        };
+        if !faults.latency.is_zero() {
+            tokio::time::sleep(faults.latency).await;
+        }
+        if faults.drop_rate > 0.0 && rand::rng().random_bool(faults.drop_rate.clamp(0.0, 1.0)) {
+            return; // injected fault: close without answering
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let nak = faults.nak_rate > 0.0 && rand::rng().random_bool(faults.nak_rate.clamp(0.0, 1.0));
+        let ack = respond(&state, &text, nak);
+        if framed.send(ack.render().as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Resolves when the sandbox is shutting down (the guard `wait_for` returns is dropped here, so
+/// the caller's future stays `Send`).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// The ACK for one received message text.
+pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
+    let now = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+    let control_id = format!("SBX{}", CONTROL.fetch_add(1, Ordering::Relaxed));
+    let msg = match Message::parse(text) {
+        Ok(m) => m,
+        Err(e) => {
+            let err = AckError {
+                code: "100",
+                text: format!("message could not be parsed: {e}"),
+                location: None,
+            };
+            return build_reject("AR", &control_id, &now, &err);
+        }
+    };
+    let enhanced = !msg.value("MSH-15").unwrap_or_default().is_empty();
+    let code = |original: &str| -> String {
+        if enhanced {
+            original.replacen('A', "C", 1)
+        } else {
+            original.to_string()
+        }
+    };
+    let mtype = msg.message_type();
+    if !SUPPORTED.contains(&mtype.as_str()) {
+        let err = AckError {
+            code: "200",
+            text: format!("unsupported message type {mtype:?}"),
+            location: Some("MSH^1^9".into()),
+        };
+        return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
+    }
+    if inject_nak {
+        let err = AckError {
+            code: "207",
+            text: "injected fault: application error".into(),
+            location: None,
+        };
+        return build_ack(&msg, &code("AE"), &control_id, &now, Some(&err));
+    }
+    if let Some(issue) = structure::check(&msg).into_iter().next() {
+        let code_num = match issue.rule.as_str() {
+            "required field" => "101",
+            "required segment" | "segment order" | "segment repetition" => "100",
+            _ => "102",
+        };
+        let location = issue.location.replace('-', "^1^").replace("segment ", "");
+        let err = AckError {
+            code: code_num,
+            text: issue.to_string(),
+            location: Some(location),
+        };
+        return build_ack(&msg, &code("AE"), &control_id, &now, Some(&err));
+    }
+    let applied = {
+        let mut store = state.store.write().unwrap_or_else(|p| p.into_inner());
+        v2_to_fhir::apply(&mut store, &msg)
+    };
+    match applied {
+        Ok(changes) => {
+            tracing::debug!(?changes, "MLLP message applied");
+            build_ack(&msg, &code("AA"), &control_id, &now, None)
+        }
+        Err(reason) => {
+            let err = AckError {
+                code: "207",
+                text: reason,
+                location: None,
+            };
+            build_ack(&msg, &code("AE"), &control_id, &now, Some(&err))
+        }
+    }
+}
