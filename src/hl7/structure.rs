@@ -63,6 +63,15 @@ const fn or(name: &'static str) -> Seg {
         group: false,
     }
 }
+/// An optional repeating group start (OBX with its NTEs).
+const fn og(name: &'static str) -> Seg {
+    Seg {
+        name,
+        required: false,
+        repeats: true,
+        group: true,
+    }
+}
 const fn g(name: &'static str) -> Seg {
     Seg {
         name,
@@ -112,7 +121,8 @@ const ORM_O01: &[Seg] = &[
     o("OBR"),
     or("NTE"),
     or("DG1"),
-    or("OBX"),
+    og("OBX"),
+    or("NTE"),
     or("CTI"),
     o("BLG"),
 ];
@@ -129,7 +139,8 @@ const ORU_R01: &[Seg] = &[
     g("OBR"),
     or("NTE"),
     or("TQ1"),
-    or("OBX"),
+    og("OBX"),
+    or("NTE"),
     or("SPM"),
     or("CTI"),
     o("DSC"),
@@ -385,7 +396,9 @@ fn check_segments(msg: &Message, mtype: &str, grammar: &[Seg], issues: &mut Vec<
         if seg.name.starts_with('Z') {
             continue; // site-defined segments may go anywhere
         }
-        let Some(pos) = position(&seg.name) else {
+        // A name can appear twice in a grammar (NTE after MSH and after OBR): prefer the next place.
+        let forward = last.and_then(|l| (l..grammar.len()).find(|&i| grammar[i].name == seg.name));
+        let Some(pos) = forward.or_else(|| position(&seg.name)) else {
             continue;
         };
         let rule = grammar[pos];

@@ -56,6 +56,14 @@ impl Default for Templates {
     fn default() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // `'{{ family | fhirpath }}'`: generated names such as O'Brien must not end a FHIRPath string.
+        env.add_filter("fhirpath", |v: String| {
+            v.replace('\\', "\\\\").replace('\'', "\\'")
+        });
+        // `{{ note | hl7 }}`: delimiters in a value become HL7 escape sequences.
+        env.add_filter("hl7", |v: String| {
+            crate::hl7::message::encode(&v, &crate::hl7::Delimiters::default())
+        });
         Templates { env }
     }
 }
@@ -303,6 +311,29 @@ mod tests {
         assert_eq!(a, b);
         let (x, y) = a.split_once(' ').unwrap();
         assert_ne!(x, y);
+    }
+
+    #[test]
+    fn escaping_filters() {
+        let t = Templates::default();
+        let mut vars = IndexMap::new();
+        vars.insert("n".to_string(), "D'Amore|R&D".to_string());
+        let c = RenderContext {
+            vars: Arc::new(vars),
+            generators: Arc::new(Generators::new(1)),
+        };
+        assert_eq!(
+            t.render("'{{ n | fhirpath }}'", &c).unwrap(),
+            "'D\\'Amore|R&D'"
+        );
+        assert_eq!(
+            t.render("{{ n | hl7 }}", &c).unwrap(),
+            "D'Amore\\F\\R\\T\\D"
+        );
+        assert_eq!(
+            t.render("{{ n | urlencode }}", &c).unwrap(),
+            "D%27Amore%7CR%26D"
+        );
     }
 
     #[test]
