@@ -91,6 +91,8 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # Fixtures
 # ---------------------------------------------------------------------------------------------
+# nginx workers drop root privileges (to `nobody`): the document root must be world-readable.
+chmod 755 "$TMP"
 mkdir -p "$TMP/www/fhir/Patient" "$TMP/nginx" "$TMP/scn" "$TMP/reports" "$TMP/golden"
 cat >"$TMP/www/fhir/Patient/example" <<'JSON'
 {
@@ -195,11 +197,13 @@ for p in "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true); do taskset -pc "$SERVER_
 EMR_CMD="taskset -c $CLIENT_CPU $EMR run $TMP/scn/bench.yaml --target $BASE --quiet --golden $TMP/golden --out-dir $TMP/reports"
 HURL_CMD="taskset -c $CLIENT_CPU hurl --test --no-color $TMP/bench.hurl"
 
-if ! $EMR_CMD >"$TMP/emr.out" 2>&1; then
-    echo "emr-harness run failed (exit $?):" >&2; head -40 "$TMP/emr.out" >&2; exit 1
+rc=0; $EMR_CMD >"$TMP/emr.out" 2>&1 || rc=$?
+if [ "$rc" != 0 ]; then
+    echo "emr-harness run failed (exit $rc):" >&2; head -c 3000 "$TMP/emr.out" >&2; exit 1
 fi
-if ! $HURL_CMD >"$TMP/hurl.out" 2>&1; then
-    echo "hurl --test failed:" >&2; tail -40 "$TMP/hurl.out" >&2; exit 1
+rc=0; $HURL_CMD >"$TMP/hurl.out" 2>&1 || rc=$?
+if [ "$rc" != 0 ]; then
+    echo "hurl --test failed (exit $rc):" >&2; tail -c 3000 "$TMP/hurl.out" >&2; exit 1
 fi
 EMR_STEPS=$("$EMR" run "$TMP/scn/bench.yaml" --target "$BASE" --golden "$TMP/golden" \
     --out-dir "$TMP/reports" --format json --quiet >/dev/null 2>&1 \

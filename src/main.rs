@@ -148,6 +148,14 @@ struct SandboxArgs {
     /// Address of the MLLP listener (HL7 v2).
     #[arg(long, default_value = "127.0.0.1:2575")]
     mllp_bind: std::net::SocketAddr,
+    /// Serve MLLP over TLS with this PEM certificate chain (with --mllp-tls-key).
+    #[arg(long, requires = "mllp_tls_key")]
+    mllp_tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "mllp_tls_cert")]
+    mllp_tls_key: Option<PathBuf>,
+    /// Require MLLP client certificates signed by this PEM CA (mutual TLS).
+    #[arg(long, requires = "mllp_tls_cert")]
+    mllp_tls_client_ca: Option<PathBuf>,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -465,6 +473,11 @@ async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
     let sb = sandbox::start(SandboxConfig {
         bind: args.bind,
         mllp_bind: Some(args.mllp_bind),
+        mllp_tls: args
+            .mllp_tls_cert
+            .clone()
+            .zip(args.mllp_tls_key.clone())
+            .map(|(c, k)| (c, k, args.mllp_tls_client_ca.clone())),
         faults: args.faults.faults(),
         ..SandboxConfig::default()
     })

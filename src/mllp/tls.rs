@@ -73,6 +73,37 @@ pub fn client_config(opts: &TlsOptions) -> Result<ClientConfig, String> {
     }
 }
 
+/// A TLS server configuration (the sandbox's MLLP listener): certificate chain and key, and
+/// when `client_ca` is given, client certificates signed by it are required (mutual TLS).
+pub fn server_config(
+    cert: &PathBuf,
+    key: &PathBuf,
+    client_ca: Option<&PathBuf>,
+) -> Result<rustls::ServerConfig, String> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in load_certs(ca)? {
+                roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .map_err(|e| e.to_string())?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    builder
+        .with_single_cert(load_certs(cert)?, load_key(key)?)
+        .map_err(|e| e.to_string())
+}
+
 /// `--insecure`: accepts every certificate, still checks handshake signatures.
 #[derive(Debug)]
 struct AcceptAny;

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use rand::RngExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
 use super::fhir_api::AppState;
@@ -30,6 +32,7 @@ static CONTROL: AtomicU64 = AtomicU64::new(1);
 
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     state: Arc<AppState>,
     faults: Faults,
     shutdown: watch::Receiver<bool>,
@@ -43,8 +46,15 @@ pub async fn serve(
                     let state = state.clone();
                     let faults = faults.clone();
                     let shutdown = shutdown.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        connection(stream, state, faults, shutdown).await;
+                        match tls {
+                            None => connection(stream, state, faults, shutdown).await,
+                            Some(acceptor) => match acceptor.accept(stream).await {
+                                Ok(s) => connection(s, state, faults, shutdown).await,
+                                Err(e) => tracing::info!(%peer, error = %e, "MLLP TLS handshake failed"),
+                            },
+                        }
                         tracing::debug!(%peer, "MLLP connection closed");
                     });
                 }
@@ -58,8 +68,8 @@ pub async fn serve(
     }
 }
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     state: Arc<AppState>,
     faults: Faults,
     mut shutdown: watch::Receiver<bool>,

@@ -26,6 +26,12 @@ pub struct SandboxConfig {
     pub bind: SocketAddr,
     /// Where the MLLP listener binds; `None` for no listener.
     pub mllp_bind: Option<SocketAddr>,
+    /// TLS for the MLLP listener: (certificate chain, key, client CA for mutual TLS).
+    pub mllp_tls: Option<(
+        std::path::PathBuf,
+        std::path::PathBuf,
+        Option<std::path::PathBuf>,
+    )>,
     pub faults: Faults,
     /// Search page size when the client gives no `_count`.
     pub page_size: usize,
@@ -36,6 +42,7 @@ impl Default for SandboxConfig {
         SandboxConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             mllp_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            mllp_tls: None,
             faults: Faults::default(),
             page_size: 10,
         }
@@ -106,8 +113,17 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
     if let Some(bind) = config.mllp_bind {
         let mllp = TcpListener::bind(bind).await?;
         mllp_addr = Some(mllp.local_addr()?);
+        let tls = match &config.mllp_tls {
+            Some((cert, key, ca)) => {
+                let cfg = crate::mllp::tls::server_config(cert, key, ca.as_ref())
+                    .map_err(std::io::Error::other)?;
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+            }
+            None => None,
+        };
         tasks.push(tokio::spawn(mllp_listener::serve(
             mllp,
+            tls,
             state.clone(),
             config.faults.clone(),
             rx.clone(),
