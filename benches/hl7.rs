@@ -1,0 +1,115 @@
+//! HL7 v2 throughput, measured (not asserted): `cargo bench --bench hl7`.
+//!
+//! 1. Parse throughput of the ER7 parser in MB/s over the test fixtures (every common event).
+//! 2. MLLP round trips per second on one connection, in one run, against: the sandbox listener
+//!    (parse, structure check, FHIR store update, ACK), the python-hl7 peer when
+//!    EMR_HARNESS_HL7_PEER is set, and a raw TCP echo of MLLP frames of the same size (the floor
+//!    the transport allows on this machine).
+
+use std::time::{Duration, Instant};
+
+use emr_harness::hl7::{structure, Message};
+use emr_harness::mllp::{MllpClient, MllpConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MSG: &str = "MSH|^~\\&|REGADT|HOSP|EMR|HOSP|20261125093000||ADT^A08^ADT_A01|CTRL|P|2.5.1\rEVN|A08|20261125093000\rPID|1||BENCH1^^^HOSP^MR||EVERYMAN^ADAM^A^III||19610615|M|||1200 N ELM STREET^^GREENSBORO^NC^27401\rPV1|1|I|2000^2012^01\r";
+
+fn fixtures() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hl7");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("fixtures")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    v.sort();
+    v
+}
+
+fn parse_throughput() {
+    let msgs = fixtures();
+    let bytes: usize = msgs.iter().map(String::len).sum();
+    let mut rounds = 0usize;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        for m in &msgs {
+            let parsed = Message::parse(std::hint::black_box(m)).expect("parses");
+            std::hint::black_box(parsed.value("PID-3.1"));
+        }
+        rounds += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let mb = (bytes * rounds) as f64 / 1e6;
+    println!("parse:                 {:8.1} MB/s  ({} messages, {:.1} MB in {secs:.1} s)", mb / secs, msgs.len() * rounds, mb);
+
+    let started = Instant::now();
+    let mut n = 0usize;
+    while started.elapsed() < Duration::from_secs(2) {
+        for m in &msgs {
+            let parsed = Message::parse(m).expect("parses");
+            std::hint::black_box(structure::check(&parsed));
+            n += 1;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("parse + structure:     {:8.1} MB/s", (bytes * n / msgs.len()) as f64 / 1e6 / secs);
+}
+
+async fn round_trips(label: &str, addr: &str, n: usize) {
+    let mut c = MllpClient::new(MllpConfig::new(addr)).expect("client");
+    // Warm up: connect, let the peer settle.
+    for _ in 0..50 {
+        c.send(MSG.as_bytes()).await.expect("ack");
+    }
+    let started = Instant::now();
+    for _ in 0..n {
+        c.send(MSG.as_bytes()).await.expect("ack");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("{label:<22} {:8.0} round trips/s  ({n} on {} connection(s), {:.1} µs each)", n as f64 / secs, c.connections, secs * 1e6 / n as f64);
+}
+
+/// Echoes each MLLP frame back unchanged: the cost of the transport alone.
+async fn raw_echo() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut pending = Vec::new();
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(2).position(|w| w == [0x1c, 0x0d]) {
+                        let frame: Vec<u8> = pending.drain(..end + 2).collect();
+                        if s.write_all(&frame).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn main() {
+    parse_throughput();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let n = 5000;
+        let echo = raw_echo().await;
+        round_trips("raw TCP echo:", &echo, n).await;
+        let sb = emr_harness::sandbox::start(Default::default()).await.expect("sandbox");
+        let addr = sb.mllp_addr.expect("listener").to_string();
+        round_trips("sandbox listener:", &addr, n).await;
+        match std::env::var("EMR_HARNESS_HL7_PEER") {
+            Ok(peer) if !peer.is_empty() => round_trips("python-hl7 peer:", &peer, n).await,
+            _ => println!("python-hl7 peer:       skipped (EMR_HARNESS_HL7_PEER not set)"),
+        }
+        sb.stop().await;
+    });
+}
