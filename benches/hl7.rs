@@ -38,7 +38,12 @@ fn parse_throughput() {
     }
     let secs = started.elapsed().as_secs_f64();
     let mb = (bytes * rounds) as f64 / 1e6;
-    println!("parse:                 {:8.1} MB/s  ({} messages, {:.1} MB in {secs:.1} s)", mb / secs, msgs.len() * rounds, mb);
+    println!(
+        "parse:                 {:8.1} MB/s  ({} messages, {:.1} MB in {secs:.1} s)",
+        mb / secs,
+        msgs.len() * rounds,
+        mb
+    );
 
     let started = Instant::now();
     let mut n = 0usize;
@@ -50,7 +55,10 @@ fn parse_throughput() {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("parse + structure:     {:8.1} MB/s", (bytes * n / msgs.len()) as f64 / 1e6 / secs);
+    println!(
+        "parse + structure:     {:8.1} MB/s",
+        (bytes * n / msgs.len()) as f64 / 1e6 / secs
+    );
 }
 
 async fn round_trips(label: &str, addr: &str, n: usize) {
@@ -64,12 +72,19 @@ async fn round_trips(label: &str, addr: &str, n: usize) {
         c.send(MSG.as_bytes()).await.expect("ack");
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("{label:<22} {:8.0} round trips/s  ({n} on {} connection(s), {:.1} µs each)", n as f64 / secs, c.connections, secs * 1e6 / n as f64);
+    println!(
+        "{label:<22} {:8.0} round trips/s  ({n} on {} connection(s), {:.1} µs each)",
+        n as f64 / secs,
+        c.connections,
+        secs * 1e6 / n as f64
+    );
 }
 
 /// Echoes each MLLP frame back unchanged: the cost of the transport alone.
 async fn raw_echo() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
@@ -98,12 +113,17 @@ async fn raw_echo() -> String {
 
 fn main() {
     parse_throughput();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let n = 5000;
         let echo = raw_echo().await;
         round_trips("raw TCP echo:", &echo, n).await;
-        let sb = emr_harness::sandbox::start(Default::default()).await.expect("sandbox");
+        let sb = emr_harness::sandbox::start(Default::default())
+            .await
+            .expect("sandbox");
         let addr = sb.mllp_addr.expect("listener").to_string();
         round_trips("sandbox listener:", &addr, n).await;
         match std::env::var("EMR_HARNESS_HL7_PEER") {

@@ -343,3 +343,69 @@ async fn sandbox_listener_answers_python_hl7_mllp_send() {
     assert_eq!(acks[1].message_type(), "ACK^A08");
     sb.stop().await;
 }
+
+// ---------------------------------------------------------------- sandbox listener behaviour
+
+const FAULT_SCENARIO: &str = r#"name: faults
+steps:
+  - name: one
+    hl7:
+      message: |
+        MSH|^~\&|A|B|C|D|{{ now.hl7 }}||ADT^A08^ADT_A01|{{ uuid }}|P|2.5.1
+        EVN|A08
+        PID|1||{{ fake.mrn }}||Doe^Jane
+        PV1|1|O
+  - name: two
+    hl7:
+      message: |
+        MSH|^~\&|A|B|C|D|{{ now.hl7 }}||ADT^A08^ADT_A01|{{ uuid }}|P|2.5.1|||AL|NE
+        EVN|A08
+        PID|1||{{ fake.mrn }}||Doe^Jane
+        PV1|1|O
+"#;
+
+#[test]
+fn sandbox_listener_fault_injection_and_enhanced_mode() {
+    let ws = workspace(&[("f.yaml", FAULT_SCENARIO)]);
+    // Healthy: AA for original mode, CA for enhanced mode (MSH-15 set); both accepted by default.
+    let out = harness(
+        ws.path(),
+        &["run", "f.yaml", "--format", "json", "--out-dir", "."],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let report = emr_harness::report::json::from_str(
+        &std::fs::read_to_string(ws.path().join("emr-harness-report.json")).expect("report"),
+    )
+    .expect("parses");
+    let acks: Vec<Option<String>> = report.scenarios[0]
+        .steps
+        .iter()
+        .map(|s| s.response.as_ref().and_then(|r| r.ack.clone()))
+        .collect();
+    assert_eq!(acks, [Some("AA".to_string()), Some("CA".to_string())]);
+
+    let out = harness(ws.path(), &["run", "f.yaml", "--fault-nak-rate", "1"], &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("expect.ack: expected AA or CA, got AE"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("injected fault: application error"),
+        "{}",
+        out.stdout
+    );
+
+    let out = harness(ws.path(), &["run", "f.yaml", "--fault-drop-rate", "1"], &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(
+        out.stdout
+            .matches("Reset: the peer closed the connection without answering")
+            .count(),
+        2,
+        "{}",
+        out.stdout
+    );
+}
