@@ -8,6 +8,7 @@
 pub mod check;
 pub mod fhir;
 pub mod hl7;
+pub mod load;
 pub mod mllp;
 pub mod report;
 pub mod run;

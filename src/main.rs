@@ -47,6 +47,72 @@ enum Command {
     Sandbox(SandboxArgs),
     /// Load and validate scenario files without sending anything.
     Lint(LintArgs),
+    /// Drive load from a profile (profiles/*.yaml): open or closed model, HdrHistogram metrics, SLOs.
+    Load(Box<LoadArgs>),
+    /// Work with reports: `report merge` adds HdrHistogram logs from many workers exactly.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// The load profile.
+    profile: PathBuf,
+    /// FHIR base URL (overrides the profile's; default: the embedded sandbox).
+    #[arg(long, env = "EMR_HARNESS_TARGET")]
+    target: Option<url::Url>,
+    /// MLLP host:port for hl7 steps (overrides the profile's).
+    #[arg(long)]
+    mllp: Option<String>,
+    /// Allow a target that is not on this machine (load against someone's server is a decision).
+    #[arg(long)]
+    allow_remote: bool,
+    /// Override the profile's duration (constant-rate profiles only).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Override the profile's arrival rate (iterations/s) or users.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Per-request timeout.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// This worker's index, for a load split across processes or machines.
+    #[arg(long, default_value_t = 0)]
+    worker_index: usize,
+    /// How many workers share the load (each takes 1/N of the rate, users and data space).
+    #[arg(long, default_value_t = 1)]
+    worker_count: usize,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Report files to write beside the HdrHistogram log (json, junit).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    format: Vec<Format>,
+    #[arg(long, default_value = "reports")]
+    out_dir: PathBuf,
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(subcommand)]
+    command: ReportCommand,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Add HdrHistogram interval logs (from `load` workers) into one exact report.
+    Merge {
+        /// Logs written by `emr-harness load` (load.hlog).
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// Also write the merged report as JSON into --out-dir.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        format: Vec<Format>,
+        #[arg(long, default_value = "reports")]
+        out_dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -231,6 +297,15 @@ fn main() -> ExitCode {
             Command::Review(args) => review_cmd(args),
             Command::Sandbox(args) => sandbox_cmd(args).await,
             Command::Lint(args) => lint(args),
+            Command::Load(args) => load_cmd(*args).await,
+            Command::Report(ReportArgs {
+                command:
+                    ReportCommand::Merge {
+                        logs,
+                        format,
+                        out_dir,
+                    },
+            }) => merge_cmd(logs, format, out_dir),
         }
     });
     match result {
@@ -372,10 +447,10 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         RunOptions {
             timeout: args.timeout,
             seed,
-            snapshots: SnapshotStore {
+            snapshots: Some(SnapshotStore {
                 dir: args.golden.clone(),
                 mode,
-            },
+            }),
         },
         stop_rx,
     );
@@ -495,5 +570,264 @@ async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
         .await
         .context("waiting for Ctrl-C")?;
     sb.stop().await;
+    Ok(0)
+}
+
+async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
+    use emr_harness::load::{self, profile, report as lreport, Driver, Worker};
+    let mut prof = match profile::load(&args.profile) {
+        Ok(p) => p,
+        Err(e) => {
+            print_scenario_errors(&[e]);
+            return Ok(EXIT_USAGE);
+        }
+    };
+    if args.worker_count == 0 || args.worker_index >= args.worker_count {
+        anyhow::bail!(
+            "--worker-index must be below --worker-count (got {} of {})",
+            args.worker_index,
+            args.worker_count
+        );
+    }
+    if let Some(d) = args.duration {
+        prof.duration = Some(d);
+        prof.stages.clear();
+    }
+    if let Some(r) = args.rate {
+        prof.rate = Some(r);
+        prof.users = Some(r.max(1.0) as usize);
+        prof.stages.clear();
+    }
+    let base = args.profile.parent().unwrap_or(std::path::Path::new("."));
+    let mut scenarios = Vec::new();
+    let mut errors = Vec::new();
+    for mix in &prof.scenarios {
+        match load_paths(&[base.join(&mix.path)], &LoadOptions::default()) {
+            Ok(list) => scenarios.extend(
+                list.into_iter()
+                    .map(|s| (std::sync::Arc::new(s), mix.weight)),
+            ),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if !errors.is_empty() {
+        print_scenario_errors(&errors);
+        return Ok(EXIT_USAGE);
+    }
+
+    let faults = args.faults.faults();
+    let target = args
+        .target
+        .clone()
+        .or_else(|| prof.target.as_deref().and_then(|t| url::Url::parse(t).ok()));
+    let (sandbox, target) = match target {
+        Some(t) => (None, t),
+        None => {
+            let sb = sandbox::start(SandboxConfig {
+                faults,
+                ..SandboxConfig::default()
+            })
+            .await
+            .context("starting the sandbox EMR")?;
+            let url = url::Url::parse(&sb.base_url).context("sandbox URL")?;
+            (Some(sb), url)
+        }
+    };
+    let mllp_addr = args.mllp.clone().or(prof.mllp.clone()).or_else(|| {
+        sandbox
+            .as_ref()
+            .and_then(|s| s.mllp_addr)
+            .map(|a| a.to_string())
+    });
+    // Safety: sending load to someone else's server is a decision, never a default.
+    let allow_remote = args.allow_remote || prof.allow_remote;
+    let mut hosts = vec![target.host_str().unwrap_or_default().to_string()];
+    hosts.extend(
+        mllp_addr
+            .iter()
+            .map(|a| load::safety::host_of(a).to_string()),
+    );
+    for host in hosts {
+        if !allow_remote && !load::safety::is_loopback_host(&host).await {
+            eprintln!("error: `{host}` is not on this machine; load against it needs --allow-remote (or `allow_remote: true` in the profile)");
+            return Ok(EXIT_USAGE);
+        }
+    }
+    let client =
+        FhirClient::new(target.clone(), args.timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mllp = match &mllp_addr {
+        Some(a) => {
+            let mut cfg = MllpConfig::new(a.clone());
+            cfg.read_timeout = args.timeout;
+            Some(MllpClient::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
+        None => None,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: stopping, draining in-flight requests, writing a partial report"
+            );
+            let _ = stop_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    });
+    let runner = std::sync::Arc::new(Runner::new(
+        client,
+        mllp,
+        RunOptions {
+            timeout: args.timeout,
+            seed: args.seed.unwrap_or_else(rand_seed),
+            snapshots: None,
+        },
+        stop_rx.clone(),
+    ));
+    let live = std::sync::Arc::new(load::driver::Live::default());
+    let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let live = live.clone();
+        let total = prof.total_duration();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let mut last = 0u64;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let req = live.requests.load(std::sync::atomic::Ordering::Relaxed);
+                eprint!(
+                    "\r{:>5.0}s / {:.0}s  {:>7} req  {:>6} req/s  {:>5} errors  {:>4} in flight   ",
+                    started.elapsed().as_secs_f64(),
+                    total.as_secs_f64(),
+                    req,
+                    req - last,
+                    live.errors.load(std::sync::atomic::Ordering::Relaxed),
+                    live.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+                );
+                last = req;
+            }
+        })
+    });
+    let started_system = std::time::SystemTime::now();
+    let outcome = Driver {
+        profile: prof.clone(),
+        scenarios,
+        runner,
+        worker: Worker {
+            index: args.worker_index,
+            count: args.worker_count,
+        },
+        interrupt: stop_rx,
+        drain: args.timeout.min(Duration::from_secs(10)),
+        live,
+    }
+    .run()
+    .await;
+    if let Some(p) = progress {
+        p.abort();
+        eprintln!();
+    }
+    if let Some(sb) = sandbox {
+        sb.stop().await;
+    }
+    let report = lreport::build(
+        lreport::ReportInput {
+            profile: &prof,
+            target: target.to_string(),
+            started_at: outcome
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            elapsed: outcome.elapsed,
+            partial: outcome.partial,
+            workers: args.worker_count,
+        },
+        &outcome.metrics,
+    );
+    if !args.quiet {
+        let _ = write!(anstream::stdout(), "{}", lreport::render_table(&report));
+    }
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+    let suffix = if args.worker_count > 1 {
+        format!("-worker{}", args.worker_index)
+    } else {
+        String::new()
+    };
+    let log = lreport::interval_log(&outcome.metrics, started_system, outcome.elapsed)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut written = vec![args.out_dir.join(format!("load{suffix}.hlog"))];
+    emr_harness::check::snapshot::write_atomically(&written[0], &log)?;
+    for f in &args.format {
+        let (name, content) = match f {
+            Format::Table => continue,
+            Format::Json => (
+                format!("load-report{suffix}.json"),
+                serde_json::to_string_pretty(&report)?,
+            ),
+            Format::Junit => (
+                format!("load-junit{suffix}.xml"),
+                lreport::to_junit(&report)?,
+            ),
+        };
+        let path = args.out_dir.join(name);
+        emr_harness::check::snapshot::write_atomically(&path, &content)?;
+        written.push(path);
+    }
+    if !args.quiet {
+        for p in written {
+            println!("report: {}", p.display());
+        }
+    }
+    Ok(if report.slos.iter().any(|s| !s.passed) {
+        EXIT_FAILED
+    } else if report.partial {
+        EXIT_INTERRUPTED
+    } else {
+        0
+    })
+}
+
+fn merge_cmd(logs: Vec<PathBuf>, format: Vec<Format>, out_dir: PathBuf) -> anyhow::Result<u8> {
+    use emr_harness::load::report as lreport;
+    let mut texts = Vec::new();
+    for l in &logs {
+        texts.push(std::fs::read_to_string(l).with_context(|| format!("reading {}", l.display()))?);
+    }
+    let merged = match lreport::merge_logs(&texts) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let all = merged.get(lreport::ALL).map(lreport::latency);
+    let report = serde_json::json!({
+        "schema": "emr-harness/merged-report/v1",
+        "logs": logs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "overall": all,
+        "steps": merged.iter().filter(|(k, _)| k.as_str() != lreport::ALL).map(|(k, h)| serde_json::json!({"step": k, "latency": lreport::latency(h)})).collect::<Vec<_>>(),
+    });
+    let mut out = anstream::stdout();
+    let _ = writeln!(
+        out,
+        "merged {} log(s) exactly (histograms added):",
+        logs.len()
+    );
+    for (tag, h) in &merged {
+        let l = lreport::latency(h);
+        let _ = writeln!(
+            out,
+            "  {tag:<30} count {:>8}  p50 {:>9.2}ms  p99 {:>9.2}ms  p99.9 {:>9.2}ms  max {:>9.2}ms",
+            l.count, l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms
+        );
+    }
+    if format.contains(&Format::Json) {
+        let path = out_dir.join("merged-report.json");
+        emr_harness::check::snapshot::write_atomically(
+            &path,
+            &serde_json::to_string_pretty(&report)?,
+        )?;
+        let _ = writeln!(out, "report: {}", path.display());
+    }
     Ok(0)
 }

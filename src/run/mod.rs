@@ -33,7 +33,8 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Seed of generated data; each scenario derives its own from this and its name.
     pub seed: u64,
-    pub snapshots: SnapshotStore,
+    /// Golden files; `None` skips snapshot checks (load runs).
+    pub snapshots: Option<SnapshotStore>,
 }
 
 type Captures = Vec<(String, Result<String, String>)>;
@@ -91,8 +92,15 @@ impl Runner {
     }
 
     pub async fn run_scenario(&self, s: &Scenario) -> ScenarioResult {
+        self.run_iteration(s, 0).await
+    }
+
+    /// One run of `s` whose generated data comes from stream `iteration` (load runs give every
+    /// iteration, and every worker, its own stream, so no two iterations collide on an MRN).
+    pub async fn run_iteration(&self, s: &Scenario, iteration: u64) -> ScenarioResult {
         let started = Instant::now();
-        let generators = Arc::new(Generators::new(scenario_seed(self.opts.seed, &s.name)));
+        let seed = self.opts.seed ^ iteration.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let generators = Arc::new(Generators::new(scenario_seed(seed, &s.name)));
         let mut state = ScenarioState {
             vars: IndexMap::new(),
             derived: Vec::new(),
@@ -290,7 +298,7 @@ impl Runner {
             .and_then(|n| snapshot_name(n, step))
         {
             let content = render_response(&resp, &s.snapshot_headers, redactor);
-            out.checks.push(self.snapshot(s, step, &name, &content));
+            out.checks.extend(self.snapshot(s, step, &name, &content));
         }
         Some(
             step.capture
@@ -385,7 +393,7 @@ impl Runner {
                 })
                 .collect();
             let content = check::hl7::render_ack(ack, &extra, redactor);
-            out.checks.push(self.snapshot(s, step, &name, &content));
+            out.checks.extend(self.snapshot(s, step, &name, &content));
         }
         Some(
             step.capture
@@ -407,8 +415,14 @@ impl Runner {
         )
     }
 
-    fn snapshot(&self, s: &Scenario, step: &Step, name: &str, content: &str) -> CheckResult {
-        self.opts.snapshots.check(
+    fn snapshot(
+        &self,
+        s: &Scenario,
+        step: &Step,
+        name: &str,
+        content: &str,
+    ) -> Option<CheckResult> {
+        Some(self.opts.snapshots.as_ref()?.check(
             &SnapshotKey {
                 scenario: &s.name,
                 scenario_file: &s.path,
@@ -416,7 +430,7 @@ impl Runner {
                 name,
             },
             content,
-        )
+        ))
     }
 
     /// The first variable this request needs that an earlier capture failed to provide.

@@ -1,0 +1,331 @@
+//! The load driver: replays scenario iterations through the same step executor as conformance
+//! runs, on an open model (a fixed or staged arrival rate, scheduled on tokio) or a closed model
+//! (N virtual users with think time). Results go over a channel to one aggregator.
+//!
+//! Coordinated omission: in the open model every iteration has an intended start time from the
+//! schedule, and its first step's latency is counted from that time, not from when it was finally
+//! sent. A target that stalls for a second therefore shows a second of latency for every request
+//! that should have gone out during the stall, as wrk2 and k6 report it.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::metrics::Metrics;
+use super::profile::{Model, Profile, Stage};
+use crate::report::model::StepResult;
+use crate::run::Runner;
+use crate::scenario::Scenario;
+
+/// Which slice of the load this process drives (`--worker-index I --worker-count N`).
+#[derive(Debug, Clone, Copy)]
+pub struct Worker {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker { index: 0, count: 1 }
+    }
+}
+
+pub struct LoadOutcome {
+    pub metrics: Metrics,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub elapsed: Duration,
+    pub partial: bool,
+}
+
+struct Sample {
+    steps: Vec<StepResult>,
+    /// How late the iteration started against its schedule (0 in the closed model).
+    lag: Duration,
+    /// When it was meant to start, from the start of the run.
+    at: Duration,
+}
+
+/// Live counters for a progress display.
+#[derive(Default)]
+pub struct Live {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub in_flight: AtomicUsize,
+}
+
+pub struct Driver {
+    pub profile: Profile,
+    pub scenarios: Vec<(Arc<Scenario>, u32)>,
+    pub runner: Arc<Runner>,
+    pub worker: Worker,
+    pub interrupt: watch::Receiver<bool>,
+    /// How long in-flight iterations may finish after sending stops.
+    pub drain: Duration,
+    pub live: Arc<Live>,
+}
+
+impl Driver {
+    pub async fn run(self) -> LoadOutcome {
+        let started_at = chrono::Utc::now();
+        let start = Instant::now();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
+        let live = self.live.clone();
+        let aggregator = tokio::spawn(async move {
+            let mut m = Metrics::default();
+            while let Some(s) = rx.recv().await {
+                m.iterations += 1;
+                for (i, st) in s.steps.iter().enumerate() {
+                    let lag = if i == 0 { s.lag } else { Duration::ZERO };
+                    let latency = Duration::from_secs_f64(st.duration_ms / 1000.0) + lag;
+                    let before = m.error_count();
+                    m.record(st, latency, s.at + latency);
+                    live.requests.fetch_add(1, Ordering::Relaxed);
+                    live.errors
+                        .fetch_add(m.error_count() - before, Ordering::Relaxed);
+                }
+            }
+            m
+        });
+        let dropped = match self.profile.model {
+            Model::Open => self.open(start, tx).await,
+            Model::Closed => self.closed(start, tx).await,
+        };
+        let mut metrics = aggregator.await.unwrap_or_default();
+        metrics.dropped_iterations = dropped;
+        LoadOutcome {
+            metrics,
+            started_at,
+            elapsed: start.elapsed(),
+            partial: *self.interrupt.borrow(),
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        *self.interrupt.borrow()
+    }
+
+    fn cap(&self) -> u64 {
+        let cap = self.profile.max_iterations.unwrap_or(u64::MAX);
+        // Split the cap across workers; the first workers take the remainder.
+        let (n, i) = (self.worker.count as u64, self.worker.index as u64);
+        if cap == u64::MAX {
+            cap
+        } else {
+            cap / n + u64::from(i < cap % n)
+        }
+    }
+
+    async fn open(&self, start: Instant, tx: mpsc::UnboundedSender<Sample>) -> u64 {
+        let stages = self.profile.effective_stages();
+        let total = self.profile.total_duration();
+        let max_in_flight = self.profile.max_in_flight.unwrap_or(1000);
+        let share = 1.0 / self.worker.count as f64;
+        let cap = self.cap();
+        let mut interrupt = self.interrupt.clone();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut scheduled: u64 = 0;
+        let mut dropped: u64 = 0;
+        // Offset the worker's schedule by its share of one interval, so N workers interleave.
+        let mut next = Duration::ZERO;
+        let mut first = true;
+        loop {
+            let rate = rate_at(&stages, next) * share;
+            if rate <= 0.0 {
+                next += Duration::from_millis(10);
+                if next >= total {
+                    break;
+                }
+                continue;
+            }
+            if first {
+                next += Duration::from_secs_f64(
+                    self.worker.index as f64 / (rate * self.worker.count as f64),
+                );
+                first = false;
+            }
+            if next >= total || scheduled >= cap || self.stopped() {
+                break;
+            }
+            let intended = start + next;
+            tokio::select! {
+                _ = tokio::time::sleep_until(intended.into()) => {}
+                _ = interrupt.wait_for(|s| *s) => break,
+            }
+            let at = next;
+            next += Duration::from_secs_f64(1.0 / rate);
+            while tasks.try_join_next().is_some() {}
+            if self.live.in_flight.load(Ordering::Relaxed) >= max_in_flight {
+                dropped += 1;
+                continue;
+            }
+            let global = scheduled * self.worker.count as u64 + self.worker.index as u64;
+            scheduled += 1;
+            let scenario = pick(&self.scenarios, global);
+            let runner = self.runner.clone();
+            let tx = tx.clone();
+            let live = self.live.clone();
+            live.in_flight.fetch_add(1, Ordering::Relaxed);
+            tasks.spawn(async move {
+                let lag = Instant::now().saturating_duration_since(intended);
+                let result = runner.run_iteration(&scenario, global).await;
+                let _ = tx.send(Sample {
+                    steps: result.steps,
+                    lag,
+                    at,
+                });
+                live.in_flight.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+        drop(tx);
+        self.drain(tasks).await;
+        dropped
+    }
+
+    async fn closed(&self, start: Instant, tx: mpsc::UnboundedSender<Sample>) -> u64 {
+        let stages = Arc::new(self.profile.effective_stages());
+        let total = self.profile.total_duration();
+        let max_users = stages.iter().filter_map(|s| s.users).max().unwrap_or(1);
+        let think = self.profile.think_time.unwrap_or_default();
+        let cap = self.cap();
+        let issued = Arc::new(AtomicU64::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        // Each worker runs its share of the users: user u belongs to worker u mod N.
+        for user in (self.worker.index..max_users).step_by(self.worker.count) {
+            let stages = stages.clone();
+            let tx = tx.clone();
+            let runner = self.runner.clone();
+            let issued = issued.clone();
+            let live = self.live.clone();
+            let mut interrupt = self.interrupt.clone();
+            let driver_scenarios = self.scenarios.clone();
+            let worker = self.worker;
+            tasks.spawn(async move {
+                loop {
+                    let now = start.elapsed();
+                    if now >= total || *interrupt.borrow() {
+                        return;
+                    }
+                    if users_at(&stages, now) <= user {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    let k = issued.fetch_add(1, Ordering::Relaxed);
+                    if k >= cap {
+                        return;
+                    }
+                    let global = k * worker.count as u64 + worker.index as u64;
+                    let scenario = pick(&driver_scenarios, global);
+                    live.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let result = runner.run_iteration(&scenario, global).await;
+                    live.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    let _ = tx.send(Sample {
+                        steps: result.steps,
+                        lag: Duration::ZERO,
+                        at: now,
+                    });
+                    if !think.is_zero() {
+                        tokio::select! {
+                            _ = tokio::time::sleep(think) => {}
+                            _ = interrupt.wait_for(|s| *s) => return,
+                        }
+                    }
+                }
+            });
+        }
+        drop(tx);
+        self.drain(tasks).await;
+        0
+    }
+
+    /// Waits for in-flight iterations, at most `self.drain`; what is still running then is
+    /// abandoned (and not counted), so a hung target cannot hang the run.
+    async fn drain(&self, mut tasks: tokio::task::JoinSet<()>) {
+        let deadline = tokio::time::sleep(self.drain);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => if next.is_none() { return },
+                _ = &mut deadline => {
+                    tracing::warn!(abandoned = tasks.len(), "drain timeout: abandoning in-flight iterations");
+                    tasks.abort_all();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Scenario `n` of the weighted mix, deterministically (weighted round robin).
+fn pick(scenarios: &[(Arc<Scenario>, u32)], n: u64) -> Arc<Scenario> {
+    let total: u64 = scenarios
+        .iter()
+        .map(|(_, w)| u64::from(*w))
+        .sum::<u64>()
+        .max(1);
+    let mut slot = n % total;
+    for (s, w) in scenarios {
+        if slot < u64::from(*w) {
+            return s.clone();
+        }
+        slot -= u64::from(*w);
+    }
+    scenarios[0].0.clone()
+}
+
+/// The arrival rate at time `t`: the first stage holds its rate; each later stage ramps linearly
+/// from the previous stage's rate to its own (a `rate: 0` stage of `0s` starts a ramp from zero).
+pub fn rate_at(stages: &[Stage], t: Duration) -> f64 {
+    let mut begin = Duration::ZERO;
+    let mut prev: Option<f64> = None;
+    for st in stages {
+        let end = begin + st.duration;
+        let target = st.rate.unwrap_or(0.0);
+        if t < end {
+            let from = prev.unwrap_or(target);
+            let frac = (t - begin).as_secs_f64() / st.duration.as_secs_f64().max(1e-9);
+            return from + (target - from) * frac;
+        }
+        prev = Some(target);
+        begin = end;
+    }
+    prev.unwrap_or(0.0)
+}
+
+fn users_at(stages: &[Stage], t: Duration) -> usize {
+    let mut begin = Duration::ZERO;
+    for st in stages {
+        begin += st.duration;
+        if t < begin {
+            return st.users.unwrap_or(0);
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(secs: u64, rate: f64) -> Stage {
+        Stage {
+            duration: Duration::from_secs(secs),
+            rate: Some(rate),
+            users: None,
+        }
+    }
+
+    #[test]
+    fn stages_hold_then_ramp() {
+        let st = vec![
+            stage(10, 10.0),
+            stage(10, 30.0),
+            stage(0, 0.0),
+            stage(10, 20.0),
+        ];
+        assert_eq!(rate_at(&st, Duration::from_secs(5)), 10.0);
+        assert_eq!(rate_at(&st, Duration::from_secs(15)), 20.0);
+        assert_eq!(rate_at(&st, Duration::from_secs(25)), 10.0);
+    }
+}

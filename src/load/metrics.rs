@@ -1,0 +1,181 @@
+//! Load metrics: one HdrHistogram per step name (µs, 3 significant digits), one for every step
+//! together, per-second series, and errors by kind. Fed by one aggregator task, so the request
+//! path never takes a lock; histograms add exactly, so workers' results merge without averaging.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::report::model::{ErrorKind, Status, StepResult};
+
+/// Latencies up to an hour, in microseconds.
+pub fn new_histogram() -> Histogram<u64> {
+    // Constant, valid bounds: this cannot fail at run time.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Per-second latency: 2 significant digits up to 60 s (≈ 20 kB each), so a long run's series
+/// stays small; exact figures come from the whole-run histograms.
+pub fn new_series_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid histogram bounds")
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Default)]
+pub struct Second {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency: Option<Histogram<u64>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub steps: BTreeMap<String, Histogram<u64>>,
+    pub step_errors: BTreeMap<String, u64>,
+    pub overall: Histogram<u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub requests: u64,
+    pub iterations: u64,
+    pub dropped_iterations: u64,
+    pub seconds: Vec<Second>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            steps: BTreeMap::new(),
+            step_errors: BTreeMap::new(),
+            overall: new_histogram(),
+            errors: BTreeMap::new(),
+            requests: 0,
+            iterations: 0,
+            dropped_iterations: 0,
+            seconds: Vec::new(),
+        }
+    }
+}
+
+/// Why a step counts as an error, for the "errors by kind" table.
+pub fn error_kind(step: &StepResult) -> Option<String> {
+    if matches!(step.status, Status::Passed | Status::Skipped) {
+        return None;
+    }
+    if let Some(e) = &step.error {
+        return Some(
+            match e.kind {
+                ErrorKind::Connect => "connect_refused",
+                ErrorKind::Timeout => "timeout",
+                ErrorKind::Reset => "reset",
+                ErrorKind::Transport => "transport",
+                ErrorKind::Scenario => "scenario",
+                ErrorKind::Interrupted => "interrupted",
+            }
+            .to_string(),
+        );
+    }
+    let resp = step.response.as_ref();
+    if let Some(code) = resp.and_then(|r| r.status).filter(|s| *s >= 400) {
+        return Some(format!("http_{}xx", code / 100));
+    }
+    if let Some(ack) = resp
+        .and_then(|r| r.ack.as_deref())
+        .filter(|a| !matches!(*a, "AA" | "CA"))
+    {
+        return Some(format!("nak_{}", ack.to_ascii_lowercase()));
+    }
+    Some("check_failed".into())
+}
+
+impl Metrics {
+    /// Records one step. `latency` already includes any lag behind the intended start.
+    pub fn record(&mut self, step: &StepResult, latency: Duration, at: Duration) {
+        if step.status == Status::Skipped {
+            return;
+        }
+        let us = (latency.as_micros() as u64).max(1);
+        self.requests += 1;
+        let h = self
+            .steps
+            .entry(step.name.clone())
+            .or_insert_with(new_histogram);
+        let _ = h.record(us);
+        let _ = self.overall.record(us);
+        let sec = at.as_secs() as usize;
+        if self.seconds.len() <= sec {
+            self.seconds.resize_with(sec + 1, Second::default);
+        }
+        let second = &mut self.seconds[sec];
+        second.requests += 1;
+        second
+            .latency
+            .get_or_insert_with(new_series_histogram)
+            .saturating_record(us);
+        if let Some(kind) = error_kind(step) {
+            *self.errors.entry(kind).or_default() += 1;
+            *self.step_errors.entry(step.name.clone()).or_default() += 1;
+            second.errors += 1;
+        }
+    }
+
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::ResponseSummary;
+
+    fn step(status: Status, http: Option<u16>, ack: Option<&str>) -> StepResult {
+        StepResult {
+            name: "s".into(),
+            kind: "fhir".into(),
+            line: 1,
+            status,
+            duration_ms: 1.0,
+            request: None,
+            response: Some(ResponseSummary {
+                status: http,
+                ack: ack.map(str::to_string),
+                content_type: None,
+                bytes: 0,
+            }),
+            checks: vec![],
+            error: None,
+        }
+    }
+
+    #[test]
+    fn classifies_errors_and_records_latency() {
+        assert_eq!(
+            error_kind(&step(Status::Failed, Some(503), None)).as_deref(),
+            Some("http_5xx")
+        );
+        assert_eq!(
+            error_kind(&step(Status::Failed, None, Some("AE"))).as_deref(),
+            Some("nak_ae")
+        );
+        assert_eq!(
+            error_kind(&step(Status::Failed, Some(200), None)).as_deref(),
+            Some("check_failed")
+        );
+        assert_eq!(error_kind(&step(Status::Passed, Some(404), None)), None);
+        let mut m = Metrics::default();
+        m.record(
+            &step(Status::Passed, Some(200), None),
+            Duration::from_millis(5),
+            Duration::from_millis(300),
+        );
+        m.record(
+            &step(Status::Failed, Some(500), None),
+            Duration::from_millis(50),
+            Duration::from_millis(1300),
+        );
+        assert_eq!(m.requests, 2);
+        assert_eq!(m.error_count(), 1);
+        assert_eq!(m.seconds.len(), 2);
+        assert!(m.overall.value_at_quantile(1.0) >= 49_000);
+    }
+}

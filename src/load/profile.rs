@@ -1,0 +1,278 @@
+//! Load profiles (`profiles/*.yaml`): which scenarios, in what mix, at what rate, for how long,
+//! and the SLOs that decide the exit code.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::scenario::error::{locate, Located, ScenarioError};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// FHIR base URL; `--target` overrides; absent: the embedded sandbox.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// MLLP `host:port` for hl7 steps; `--mllp` overrides.
+    #[serde(default)]
+    pub mllp: Option<String>,
+    pub scenarios: Vec<Mix>,
+    #[serde(default)]
+    pub model: Model,
+    /// Open model: scenario iterations per second (summed over all workers).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Closed model: concurrent virtual users.
+    #[serde(default)]
+    pub users: Option<usize>,
+    /// Closed model: pause between a user's iterations.
+    #[serde(default, with = "opt_duration")]
+    pub think_time: Option<Duration>,
+    /// Stages replace `rate`/`users` with a schedule: ramp up, hold, ramp down.
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    /// Total length when there are no stages.
+    #[serde(default, with = "opt_duration")]
+    pub duration: Option<Duration>,
+    /// Hard cap on scenario iterations (every run is bounded by time and by count).
+    #[serde(default)]
+    pub max_iterations: Option<u64>,
+    /// Open model: iterations allowed in flight at once; beyond it an iteration is dropped and
+    /// counted (k6's maxVUs), never queued, so a slow target cannot bend the schedule.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
+    /// Run the scenarios' checks during load (failures count as errors).
+    #[serde(default = "yes")]
+    pub checks: bool,
+    /// Allow a target that is not on this machine (also `--allow-remote`).
+    #[serde(default)]
+    pub allow_remote: bool,
+    #[serde(default)]
+    pub slo: Vec<Slo>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// Fixed arrival rate (k6 constant-arrival-rate, wrk2 -R): latency from the intended start.
+    #[default]
+    Open,
+    /// N virtual users looping with think time.
+    Closed,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    /// Scenario file, relative to the profile.
+    pub path: PathBuf,
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    #[serde(with = "duration")]
+    pub duration: Duration,
+    /// Open model: the rate reached at the end of the stage (linear ramp from the previous).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Closed model: users during the stage.
+    #[serde(default)]
+    pub users: Option<usize>,
+}
+
+/// One service-level objective: a latency percentile, the error rate, or throughput.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Step name; absent means every step together.
+    #[serde(default)]
+    pub step: Option<String>,
+    /// `p50`, `p90`, `p95`, `p99`, `p99.9`, `max`, `mean`, `error_rate`, `throughput`.
+    pub metric: String,
+    /// Latency (`800ms`) or error rate (`0.1%`): the value must stay below this.
+    #[serde(default)]
+    pub below: Option<String>,
+    /// Throughput in requests per second: the value must reach this.
+    #[serde(default)]
+    pub above: Option<f64>,
+}
+
+pub const LATENCY_METRICS: &[&str] = &["p50", "p90", "p95", "p99", "p99.9", "max", "mean"];
+
+impl Profile {
+    /// The schedule as stages, whatever form the profile used.
+    pub fn effective_stages(&self) -> Vec<Stage> {
+        if !self.stages.is_empty() {
+            return self.stages.clone();
+        }
+        vec![Stage {
+            duration: self.duration.unwrap_or(Duration::from_secs(10)),
+            rate: self.rate,
+            users: self.users,
+        }]
+    }
+
+    pub fn total_duration(&self) -> Duration {
+        self.effective_stages().iter().map(|s| s.duration).sum()
+    }
+}
+
+/// Reads and validates a profile; errors name the file, line and field.
+pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
+    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let profile: Profile = serde_norway::from_str(&source).map_err(|e| {
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        Located::new(path, msg).at(&source, line, col).into_error()
+    })?;
+    let bad = |field: &str, message: String| {
+        let (line, col) = locate(&source, None, field);
+        Located::new(path, message)
+            .at(&source, line, col)
+            .field(field)
+            .into_error()
+    };
+    if profile.scenarios.is_empty() {
+        return Err(bad(
+            "scenarios",
+            "a profile needs at least one scenario".into(),
+        ));
+    }
+    if profile.scenarios.iter().all(|m| m.weight == 0) {
+        return Err(bad("scenarios", "every weight is 0".into()));
+    }
+    for st in profile.effective_stages() {
+        match profile.model {
+            Model::Open if st.rate.is_none_or(|r| !(0.0..=1e7).contains(&r)) => return Err(bad(
+                "rate",
+                "the open model needs `rate` (iterations per second, ≥ 0) or stages with `rate`"
+                    .into(),
+            )),
+            Model::Closed if st.users.is_none() => {
+                return Err(bad(
+                    "users",
+                    "the closed model needs `users` or stages with `users`".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    if profile.total_duration() > Duration::from_secs(24 * 3600) {
+        return Err(bad("duration", "a run is limited to 24 hours".into()));
+    }
+    for slo in &profile.slo {
+        let m = slo.metric.as_str();
+        let ok = if LATENCY_METRICS.contains(&m) {
+            slo.below
+                .as_deref()
+                .is_some_and(|b| humantime::parse_duration(b).is_ok())
+        } else if m == "error_rate" {
+            slo.below
+                .as_deref()
+                .is_some_and(|b| parse_rate(b).is_some())
+        } else if m == "throughput" {
+            slo.above.is_some()
+        } else {
+            false
+        };
+        if !ok {
+            return Err(bad(
+                "slo",
+                format!("SLO `{m}` needs: a latency metric ({}) with `below: 800ms`, `error_rate` with `below: 0.1%`, or `throughput` with `above: 100`", LATENCY_METRICS.join(", ")),
+            ));
+        }
+    }
+    Ok(profile)
+}
+
+/// `0.1%` → 0.001; `0.001` → 0.001.
+pub fn parse_rate(s: &str) -> Option<f64> {
+    let s = s.trim();
+    match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok().map(|v| v / 100.0),
+        None => s.parse().ok(),
+    }
+}
+
+mod duration {
+    use super::*;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+    pub fn serialize<S: serde::Serializer>(v: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*v).to_string())
+    }
+}
+
+mod opt_duration {
+    use super::*;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+    pub fn serialize<S: serde::Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&humantime::format_duration(*v).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(src: &str) -> Result<Profile, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.yaml");
+        std::fs::write(&p, src).unwrap();
+        load(&p).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn loads_and_validates() {
+        let p = load_str("name: x\nscenarios: [{path: a.yaml, weight: 2}]\nrate: 5\nduration: 2s\nslo: [{metric: p99, below: 800ms}, {metric: error_rate, below: 1%}]\n").unwrap();
+        assert_eq!(p.model, Model::Open);
+        assert_eq!(p.total_duration(), Duration::from_secs(2));
+        assert!(
+            load_str("name: x\nscenarios: [{path: a.yaml}]\nduration: 2s\n")
+                .unwrap_err()
+                .contains("needs `rate`")
+        );
+        let e = load_str(
+            "name: x\nscenarios: [{path: a.yaml}]\nrate: 1\nslo:\n  - {metric: p42, below: 1s}\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("p.yaml:4"), "{e}");
+        assert!(
+            load_str("name: x\nscenarios: [{path: a.yaml}]\nrate: 1\nbogus: 1\n")
+                .unwrap_err()
+                .contains("unknown field `bogus`")
+        );
+        assert_eq!(parse_rate("0.5%"), Some(0.005));
+    }
+}

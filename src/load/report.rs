@@ -1,0 +1,415 @@
+//! Load reports: the summary model (JSON, `emr-harness/load-report/v1`), SLO verdicts, the
+//! terminal table, JUnit (one test case per SLO), and the HdrHistogram interval log that
+//! `report merge` adds up across workers.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+};
+use hdrhistogram::serialization::{Deserializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+use super::metrics::{new_histogram, Metrics};
+use super::profile::{parse_rate, Profile, Slo};
+
+pub const SCHEMA: &str = "emr-harness/load-report/v1";
+/// The tag of the all-steps histogram in interval logs.
+pub const ALL: &str = "_all";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoadReport {
+    pub schema: String,
+    pub profile: String,
+    pub model: String,
+    pub target: String,
+    pub started_at: String,
+    pub duration_s: f64,
+    /// Interrupted (Ctrl-C) before the schedule ended.
+    pub partial: bool,
+    pub workers: usize,
+    pub iterations: u64,
+    /// Open model: iterations not started because `max_in_flight` were already running.
+    pub dropped_iterations: u64,
+    pub requests: u64,
+    pub throughput_rps: f64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub overall: Latency,
+    pub steps: Vec<StepLatency>,
+    pub slos: Vec<SloResult>,
+    /// Per second: requests, errors, p50 and p99 (ms).
+    pub series: Vec<SecondPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub count: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepLatency {
+    pub step: String,
+    pub errors: u64,
+    #[serde(flatten)]
+    pub latency: Latency,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SloResult {
+    /// e.g. `p99 of read patient < 800ms`.
+    pub name: String,
+    pub passed: bool,
+    pub actual: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecondPoint {
+    pub second: usize,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+pub fn latency(h: &Histogram<u64>) -> Latency {
+    Latency {
+        count: h.len(),
+        mean_ms: h.mean() / 1000.0,
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p90_ms: ms(h.value_at_quantile(0.90)),
+        p95_ms: ms(h.value_at_quantile(0.95)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        p999_ms: ms(h.value_at_quantile(0.999)),
+        max_ms: ms(h.max()),
+    }
+}
+
+pub struct ReportInput<'a> {
+    pub profile: &'a Profile,
+    pub target: String,
+    pub started_at: String,
+    pub elapsed: Duration,
+    pub partial: bool,
+    pub workers: usize,
+}
+
+pub fn build(input: ReportInput, m: &Metrics) -> LoadReport {
+    let secs = input.elapsed.as_secs_f64().max(1e-9);
+    let errors = m.error_count();
+    let mut report = LoadReport {
+        schema: SCHEMA.into(),
+        profile: input.profile.name.clone(),
+        model: format!("{:?}", input.profile.model).to_lowercase(),
+        target: input.target,
+        started_at: input.started_at,
+        duration_s: (secs * 1000.0).round() / 1000.0,
+        partial: input.partial,
+        workers: input.workers,
+        iterations: m.iterations,
+        dropped_iterations: m.dropped_iterations,
+        requests: m.requests,
+        throughput_rps: m.requests as f64 / secs,
+        errors,
+        error_rate: if m.requests == 0 {
+            0.0
+        } else {
+            errors as f64 / m.requests as f64
+        },
+        errors_by_kind: m.errors.clone(),
+        overall: latency(&m.overall),
+        steps: m
+            .steps
+            .iter()
+            .map(|(name, h)| StepLatency {
+                step: name.clone(),
+                errors: m.step_errors.get(name).copied().unwrap_or(0),
+                latency: latency(h),
+            })
+            .collect(),
+        slos: Vec::new(),
+        series: m
+            .seconds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SecondPoint {
+                second: i,
+                requests: s.requests,
+                errors: s.errors,
+                p50_ms: s
+                    .latency
+                    .as_ref()
+                    .map_or(0.0, |h| ms(h.value_at_quantile(0.5))),
+                p99_ms: s
+                    .latency
+                    .as_ref()
+                    .map_or(0.0, |h| ms(h.value_at_quantile(0.99))),
+            })
+            .collect(),
+    };
+    report.slos = input
+        .profile
+        .slo
+        .iter()
+        .map(|s| evaluate_slo(s, &report))
+        .collect();
+    report
+}
+
+pub fn evaluate_slo(slo: &Slo, r: &LoadReport) -> SloResult {
+    let scope = slo.step.clone().unwrap_or_else(|| "all steps".into());
+    let lat = match &slo.step {
+        None => Some(&r.overall),
+        Some(name) => r.steps.iter().find(|s| &s.step == name).map(|s| &s.latency),
+    };
+    let below = slo.below.clone().unwrap_or_default();
+    let m = slo.metric.as_str();
+    let (passed, actual) = match m {
+        "error_rate" => {
+            let limit = parse_rate(&below).unwrap_or(0.0);
+            let (errors, count) = match &slo.step {
+                None => (r.errors, r.requests),
+                Some(n) => r
+                    .steps
+                    .iter()
+                    .find(|s| &s.step == n)
+                    .map_or((0, 0), |s| (s.errors, s.latency.count)),
+            };
+            let rate = if count == 0 {
+                0.0
+            } else {
+                errors as f64 / count as f64
+            };
+            (
+                rate < limit || (limit == 0.0 && errors == 0),
+                format!("{:.3}% ({errors} of {count})", rate * 100.0),
+            )
+        }
+        "throughput" => {
+            let want = slo.above.unwrap_or(0.0);
+            (
+                r.throughput_rps >= want,
+                format!("{:.1} req/s", r.throughput_rps),
+            )
+        }
+        _ => match lat {
+            None => (false, format!("no requests for step `{scope}`")),
+            Some(l) => {
+                let v = match m {
+                    "p50" => l.p50_ms,
+                    "p90" => l.p90_ms,
+                    "p95" => l.p95_ms,
+                    "p99" => l.p99_ms,
+                    "p99.9" => l.p999_ms,
+                    "max" => l.max_ms,
+                    _ => l.mean_ms,
+                };
+                let limit = humantime::parse_duration(&below)
+                    .map(|d| d.as_secs_f64() * 1000.0)
+                    .unwrap_or(0.0);
+                (v < limit, format!("{v:.2}ms"))
+            }
+        },
+    };
+    let name = match m {
+        "throughput" => format!("throughput >= {} req/s", slo.above.unwrap_or(0.0)),
+        _ => format!("{m} of {scope} < {below}"),
+    };
+    SloResult {
+        name,
+        passed,
+        actual,
+    }
+}
+
+#[derive(Tabled)]
+struct Row {
+    step: String,
+    count: u64,
+    errors: u64,
+    #[tabled(rename = "p50 ms")]
+    p50: String,
+    #[tabled(rename = "p95 ms")]
+    p95: String,
+    #[tabled(rename = "p99 ms")]
+    p99: String,
+    #[tabled(rename = "p99.9 ms")]
+    p999: String,
+    #[tabled(rename = "max ms")]
+    max: String,
+}
+
+fn row(step: &str, errors: u64, l: &Latency) -> Row {
+    Row {
+        step: step.into(),
+        count: l.count,
+        errors,
+        p50: format!("{:.2}", l.p50_ms),
+        p95: format!("{:.2}", l.p95_ms),
+        p99: format!("{:.2}", l.p99_ms),
+        p999: format!("{:.2}", l.p999_ms),
+        max: format!("{:.2}", l.max_ms),
+    }
+}
+
+pub fn render_table(r: &LoadReport) -> String {
+    let mut rows: Vec<Row> = r
+        .steps
+        .iter()
+        .map(|s| row(&s.step, s.errors, &s.latency))
+        .collect();
+    rows.push(row("(all steps)", r.errors, &r.overall));
+    let mut t = Table::new(rows);
+    t.with(Style::rounded());
+    let mut out = format!(
+        "load profile `{}` ({} model) against {}: {:.1}s{}\n{}\n",
+        r.profile,
+        r.model,
+        r.target,
+        r.duration_s,
+        if r.partial {
+            " (PARTIAL: interrupted)"
+        } else {
+            ""
+        },
+        t
+    );
+    out.push_str(&format!(
+        "{} iterations ({} dropped), {} requests, {:.1} req/s, {} errors ({:.3}%)\n",
+        r.iterations,
+        r.dropped_iterations,
+        r.requests,
+        r.throughput_rps,
+        r.errors,
+        r.error_rate * 100.0
+    ));
+    if !r.errors_by_kind.is_empty() {
+        let kinds: Vec<String> = r
+            .errors_by_kind
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        out.push_str(&format!("errors by kind: {}\n", kinds.join(", ")));
+    }
+    for s in &r.slos {
+        out.push_str(&format!(
+            "SLO {} {} (actual {})\n",
+            if s.passed { "ok  " } else { "FAIL" },
+            s.name,
+            s.actual
+        ));
+    }
+    out
+}
+
+pub fn to_junit(r: &LoadReport) -> std::io::Result<String> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut junit = Report::new("emr-harness load");
+    let mut suite = TestSuite::new(format!("load: {}", r.profile));
+    suite.set_time(Duration::from_secs_f64(r.duration_s));
+    for s in &r.slos {
+        let status = if s.passed {
+            TestCaseStatus::success()
+        } else {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_message(format!("SLO breached: {} (actual {})", s.name, s.actual));
+            st.set_type("slo");
+            st
+        };
+        let mut case = TestCase::new(s.name.clone(), status);
+        case.set_classname(format!("load.{}", r.profile));
+        suite.add_test_case(case);
+    }
+    junit.add_test_suite(suite);
+    junit.to_string().map_err(std::io::Error::other)
+}
+
+/// The run's histograms in the standard HdrHistogram interval-log format (V2, base64), one
+/// tagged interval per step (`_all` for every step together), covering the whole run. Adding
+/// these across workers gives the exact histogram of all their samples.
+pub fn interval_log(
+    m: &Metrics,
+    start: std::time::SystemTime,
+    elapsed: Duration,
+) -> Result<String, String> {
+    let mut out = Vec::new();
+    let mut ser = V2Serializer::new();
+    {
+        let mut w = IntervalLogWriterBuilder::new()
+            .add_comment(
+                "emr-harness load run; tag _all is every step together; values in microseconds",
+            )
+            .with_start_time(start)
+            .with_base_time(start)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut out, &mut ser)
+            .map_err(|e| e.to_string())?;
+        for (tag, h) in
+            std::iter::once((ALL, &m.overall)).chain(m.steps.iter().map(|(k, v)| (k.as_str(), v)))
+        {
+            let tag = sanitize(tag);
+            w.write_histogram(h, Duration::ZERO, elapsed, Tag::new(&tag))
+                .map_err(|e| format!("{e:?}"))?;
+        }
+    }
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// Tags cannot hold commas, spaces or `=` in the log format.
+fn sanitize(tag: &str) -> String {
+    tag.chars()
+        .map(|c| {
+            if c == ',' || c.is_whitespace() || c == '=' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Adds every histogram of every log, by tag: the exact merge (never averaged percentiles).
+pub fn merge_logs(texts: &[String]) -> Result<BTreeMap<String, Histogram<u64>>, String> {
+    let mut merged: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    let mut de = Deserializer::new();
+    for (i, text) in texts.iter().enumerate() {
+        for entry in IntervalLogIterator::new(text.as_bytes()) {
+            let entry = entry.map_err(|e| format!("log {}: {e:?}", i + 1))?;
+            if let LogEntry::Interval(h) = entry {
+                let tag = h
+                    .tag()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_else(|| ALL.into());
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(h.encoded_histogram())
+                    .map_err(|e| format!("log {}: {e}", i + 1))?;
+                let hist: Histogram<u64> = de
+                    .deserialize(&mut std::io::Cursor::new(bytes))
+                    .map_err(|e| format!("log {}: {e:?}", i + 1))?;
+                merged
+                    .entry(tag)
+                    .or_insert_with(new_histogram)
+                    .add(&hist)
+                    .map_err(|e| format!("{e:?}"))?;
+            }
+        }
+    }
+    Ok(merged)
+}
