@@ -12,7 +12,7 @@ use emr_harness::check::review;
 use emr_harness::check::snapshot::{SnapshotMode, SnapshotStore};
 use emr_harness::fhir::FhirClient;
 use emr_harness::mllp::tls::TlsOptions;
-use emr_harness::mllp::{MllpClient, MllpConfig};
+use emr_harness::mllp::{MllpConfig, MllpPool};
 use emr_harness::report::{self, model::ErrorKind, Format};
 use emr_harness::run::{RunOptions, Runner};
 use emr_harness::sandbox::{self, Faults, SandboxConfig};
@@ -418,7 +418,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
             cfg.read_timeout = args.timeout;
             cfg.max_frame = args.mllp_tls.mllp_max_frame;
             cfg.tls = args.mllp_tls.options();
-            Some(MllpClient::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
+            Some(MllpPool::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
         }
         None if needs_mllp => anyhow::bail!("the scenarios have hl7 steps: give --mllp host:port (or drop --target to use the sandbox)"),
         None => None,
@@ -659,7 +659,7 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
         Some(a) => {
             let mut cfg = MllpConfig::new(a.clone());
             cfg.read_timeout = args.timeout;
-            Some(MllpClient::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
+            Some(MllpPool::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
         }
         None => None,
     };

@@ -2,7 +2,9 @@
 
 pub mod client;
 pub mod codec;
+pub mod pool;
 pub mod tls;
 
 pub use client::{MllpClient, MllpConfig, MllpError};
 pub use codec::{FrameError, MllpCodec};
+pub use pool::MllpPool;

@@ -18,7 +18,7 @@ use crate::check::snapshot::{render_response, SnapshotKey, SnapshotStore};
 use crate::check::{self, render_json, Body as ParsedBody};
 use crate::fhir::{FhirClient, HttpRequest, TransportError, FHIR_JSON};
 use crate::hl7::{FieldPath, Message};
-use crate::mllp::{MllpClient, MllpError};
+use crate::mllp::{MllpError, MllpPool};
 use crate::report::model::CheckResult;
 use crate::report::model::{
     ErrorKind, RequestSummary, ResponseSummary, RunReport, ScenarioResult, Status, StepError,
@@ -42,7 +42,7 @@ type Captures = Vec<(String, Result<String, String>)>;
 pub struct Runner {
     client: FhirClient,
     /// One MLLP connection for the whole run, reused across steps and scenarios.
-    mllp: Option<tokio::sync::Mutex<MllpClient>>,
+    mllp: Option<MllpPool>,
     templates: Templates,
     opts: RunOptions,
     interrupt: watch::Receiver<bool>,
@@ -52,13 +52,13 @@ impl Runner {
     /// `interrupt` turns true on Ctrl-C: in-flight requests are abandoned, the rest skipped.
     pub fn new(
         client: FhirClient,
-        mllp: Option<MllpClient>,
+        mllp: Option<MllpPool>,
         opts: RunOptions,
         interrupt: watch::Receiver<bool>,
     ) -> Self {
         Runner {
             client,
-            mllp: mllp.map(tokio::sync::Mutex::new),
+            mllp,
             templates: Templates::default(),
             opts,
             interrupt,
@@ -346,11 +346,18 @@ impl Runner {
         if req.check_structure {
             out.checks.push(check::hl7::sent_structure(&sent));
         }
-        let mut client = mllp.lock().await;
         out.request = Some(RequestSummary {
             method: "MLLP".into(),
-            url: format!("mllp://{}", client.addr()),
+            url: format!("mllp://{}", mllp.addr()),
         });
+        let mut client = match mllp.checkout() {
+            Ok(c) => c,
+            Err(e) => {
+                out.status = Status::Error;
+                out.error = Some(error(mllp_kind(&e), e.to_string(), None));
+                return None;
+            }
+        };
         let answer = match self.timed(out, client.send(text.as_bytes())).await? {
             Ok(a) => a,
             Err(e) => {
@@ -363,7 +370,7 @@ impl Runner {
                 return None;
             }
         };
-        drop(client);
+        mllp.checkin(client);
         let ack_text = String::from_utf8_lossy(&answer).into_owned();
         let (checks, ack) = check::hl7::evaluate(&step.expect, &sent, &ack_text, &render);
         out.checks.extend(checks);

@@ -1,0 +1,42 @@
+//! A pool of MLLP connections: a sequential run reuses one connection for every message; a load
+//! run gets one connection per concurrent iteration, each reused, instead of queueing on one.
+
+use std::sync::Mutex;
+
+use super::client::{MllpClient, MllpConfig, MllpError};
+
+pub struct MllpPool {
+    config: MllpConfig,
+    idle: Mutex<Vec<MllpClient>>,
+}
+
+impl MllpPool {
+    /// Builds the first client at once, so a bad TLS setting is an error before the run starts.
+    pub fn new(config: MllpConfig) -> Result<Self, MllpError> {
+        let first = MllpClient::new(config.clone())?;
+        Ok(MllpPool {
+            config,
+            idle: Mutex::new(vec![first]),
+        })
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.config.addr
+    }
+
+    pub fn checkout(&self) -> Result<MllpClient, MllpError> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => MllpClient::new(self.config.clone()),
+        }
+    }
+
+    /// Returns a client for reuse (its connection, if still open, goes with it).
+    pub fn checkin(&self, client: MllpClient) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(client);
+    }
+}
