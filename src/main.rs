@@ -364,6 +364,11 @@ fn lint(args: LintArgs) -> anyhow::Result<u8> {
 
 async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let ci = in_ci();
+    if args.format.contains(&Format::Html) {
+        anyhow::bail!(
+            "--format html is for load reports (`emr-harness load`); use json or junit here"
+        );
+    }
     if ci && args.update {
         anyhow::bail!("--update writes golden files, which CI=true forbids; run it locally");
     }
@@ -767,6 +772,10 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
             Format::Junit => (
                 format!("load-junit{suffix}.xml"),
                 lreport::to_junit(&report)?,
+            ),
+            Format::Html => (
+                format!("load-report{suffix}.html"),
+                emr_harness::load::html::render(&report).map_err(|e| anyhow::anyhow!(e))?,
             ),
         };
         let path = args.out_dir.join(name);

@@ -345,3 +345,67 @@ fn load_against_sekmet_and_the_python_hl7_peer() {
     assert_eq!(r.errors, 0, "{:?}", r.errors_by_kind);
     assert_eq!(r.steps.len(), 2);
 }
+
+#[test]
+fn html_report_is_self_contained_and_its_plots_render() {
+    let (out, _report, ws) = run_load(
+        &profile("rate: 30\nduration: 2s\nslo: [{metric: p99, below: 1s}]\n"),
+        &["--format", "html", "--fault-error-rate", "0.1"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let path = ws.path().join("out/load-report.html");
+    let html = std::fs::read_to_string(&path).expect("html report");
+    // Works offline: no scripts, no external resources.
+    for banned in ["<script", " src=", "<link", "@import", "url("] {
+        assert!(!html.contains(banned), "found {banned}");
+    }
+    for id in [
+        "latency-distribution",
+        "latency-over-time",
+        "throughput-over-time",
+        "errors-over-time",
+    ] {
+        assert!(html.contains(&format!("<svg id=\"{id}\"")), "{id} missing");
+    }
+    assert!(html.matches("<polyline").count() >= 5);
+    assert!(
+        html.contains("p99 of all steps &lt; 1s"),
+        "SLO row is escaped and present"
+    );
+
+    // Rendered by a real browser when one is installed (.ci/run installs Debian's chromium).
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        eprintln!("SKIPPED browser check: no chromium installed");
+        return;
+    };
+    let profile_dir = tempfile::tempdir().expect("tempdir");
+    let dom = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile_dir.path().display()))
+        .args(["--dump-dom", &format!("file://{}", path.display())])
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom.matches("<svg").count(),
+        4,
+        "the browser parsed four plots"
+    );
+    assert!(dom.matches("<polyline").count() >= 5);
+    assert!(
+        dom.contains("<circle"),
+        "data points are in the rendered DOM"
+    );
+}

@@ -3,6 +3,7 @@
 //! coordinated omission corrected, SLO verdicts, and reports that merge exactly across workers.
 
 pub mod driver;
+pub mod html;
 pub mod metrics;
 pub mod profile;
 pub mod report;

@@ -16,6 +16,8 @@ pub enum Format {
     Json,
     /// `junit.xml`: one <testsuite> per scenario, one <testcase> per step.
     Junit,
+    /// Load runs: `load-report.html`, self-contained, with plots.
+    Html,
 }
 
 /// Writes the chosen file formats into `dir`; returns the paths written.
@@ -27,7 +29,7 @@ pub fn write_files(
     let mut written = Vec::new();
     for f in formats {
         let (name, content) = match f {
-            Format::Table => continue,
+            Format::Table | Format::Html => continue,
             Format::Json => ("emr-harness-report.json", json::to_string(report)?),
             Format::Junit => ("junit.xml", junit::to_string(report)?),
         };
