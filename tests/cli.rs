@@ -115,7 +115,7 @@ fn ctrl_c_leaves_a_valid_partial_report() {
 fn lint_and_help() {
     let out = harness(&repo(), &["lint", "scenarios"], &[]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("8 scenario(s)"), "{}", out.stdout);
+    assert!(out.stdout.contains("9 scenario(s)"), "{}", out.stdout);
     let ws = workspace(&[("bad.yaml", "name: x\nsteps:\n  - name: a\n")]);
     let out = harness(ws.path(), &["lint", "bad.yaml"], &[]);
     assert_eq!(out.code, 2, "{}", out.all());

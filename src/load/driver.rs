@@ -235,6 +235,13 @@ impl Driver {
             });
         }
         drop(tx);
+        // Users stop themselves at the end of the schedule; the drain clock starts only then.
+        let mut interrupt = self.interrupt.clone();
+        tokio::select! {
+            _ = tokio::time::sleep_until((start + total).into()) => {}
+            _ = interrupt.wait_for(|s| *s) => {}
+            _ = async { while tasks.join_next().await.is_some() {} } => {}
+        }
         self.drain(tasks).await;
         0
     }

@@ -25,9 +25,39 @@ pub struct Faults {
     pub wrong_content_type_rate: f64,
     /// MLLP: fraction of messages answered AE (an application error) instead of being processed.
     pub nak_rate: f64,
+    /// A periodic stall: every `stall_every`, the server answers nothing for `stall_for` (a GC
+    /// pause, a lock): the schedule that coordinated-omission measurements are checked against.
+    pub stall_for: Duration,
+    pub stall_every: Duration,
+}
+
+/// The instant stall cycles count from: the first time any sandbox asked.
+fn epoch() -> std::time::Instant {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
 }
 
 impl Faults {
+    /// Starts the stall clock (call when the sandbox starts).
+    pub fn start_clock(&self) {
+        let _ = epoch();
+    }
+
+    /// How long a request arriving now must wait for the current stall to end.
+    pub fn stall_wait(&self) -> Duration {
+        if self.stall_for.is_zero() || self.stall_every.is_zero() {
+            return Duration::ZERO;
+        }
+        let every = self.stall_every.as_nanos();
+        let phase = epoch().elapsed().as_nanos() % every;
+        let stall = self.stall_for.as_nanos();
+        if phase < stall {
+            Duration::from_nanos((stall - phase) as u64)
+        } else {
+            Duration::ZERO
+        }
+    }
+
     pub fn any(&self) -> bool {
         *self != Faults::default()
     }
@@ -38,6 +68,10 @@ fn hit(rate: f64) -> bool {
 }
 
 pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> Response {
+    let stall = faults.stall_wait();
+    if !stall.is_zero() {
+        tokio::time::sleep(stall).await;
+    }
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }

@@ -89,8 +89,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 return;
             }
         };
-        if !faults.latency.is_zero() {
-            tokio::time::sleep(faults.latency).await;
+        let wait = faults.latency + faults.stall_wait();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         if faults.drop_rate > 0.0 && rand::rng().random_bool(faults.drop_rate.clamp(0.0, 1.0)) {
             return; // injected fault: close without answering

@@ -130,6 +130,7 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         )));
         tracing::info!(addr = ?mllp_addr, "sandbox MLLP listener");
     }
+    config.faults.start_clock();
     let app = router(state, config.faults);
     let mut stop = rx;
     tasks.push(tokio::spawn(async move {

@@ -144,6 +144,32 @@ pub fn locate(source: &str, index: Option<usize>, field: &str) -> (usize, usize)
     found.unwrap_or((0, 0))
 }
 
+/// The 0-based first line of every step under the top-level `steps:` key, computed in one pass
+/// (per-step lookups would make loading a 1000-step file quadratic).
+pub fn step_starts(source: &str) -> Vec<usize> {
+    let lines: Vec<&str> = source.lines().collect();
+    let Some(steps_at) = lines.iter().position(|l| l.starts_with("steps:")) else {
+        return Vec::new();
+    };
+    let mut starts = Vec::new();
+    let mut item_indent = None;
+    for (n, line) in lines.iter().enumerate().skip(steps_at + 1) {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if indent == 0 && !trimmed.starts_with("- ") {
+            break;
+        }
+        if trimmed.starts_with("- ") && item_indent.is_none_or(|i| i == indent) {
+            item_indent = Some(indent);
+            starts.push(n);
+        }
+    }
+    starts
+}
+
 /// The [start, end) line range of step `index` under the top-level `steps:` key.
 fn step_range(lines: &[&str], index: usize) -> Option<(usize, usize)> {
     let steps_at = lines.iter().position(|l| l.starts_with("steps:"))?;

@@ -144,6 +144,7 @@ pub fn parse_scenario(
     Validator {
         path,
         source,
+        step_starts: super::error::step_starts(source),
         opts,
         errors: Vec::new(),
         templates: Templates::default(),
@@ -200,6 +201,7 @@ fn split_step_prefix(names: &[String], message: &str) -> (Option<String>, String
 struct Validator<'a> {
     path: &'a Path,
     source: &'a str,
+    step_starts: Vec<usize>,
     opts: &'a LoadOptions,
     errors: Vec<ScenarioError>,
     templates: Templates,
@@ -349,7 +351,7 @@ impl Validator<'_> {
         for (name, capture) in &step.capture {
             self.capture(at, kind, name, capture);
         }
-        let (line, _) = locate(self.source, Some(index), "");
+        let line = self.step_starts.get(index).map_or(0, |l| l + 1);
         let n = requests.len();
         requests
             .into_iter()
