@@ -91,6 +91,8 @@ struct LoadArgs {
     #[arg(short, long)]
     quiet: bool,
     #[command(flatten)]
+    mllp_tls: MllpTlsArgs,
+    #[command(flatten)]
     faults: FaultArgs,
 }
 
@@ -147,7 +149,7 @@ struct RunArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     format: Vec<Format>,
     /// Folder for report files.
-    #[arg(long, default_value = "reports")]
+    #[arg(long, alias = "out", default_value = "reports")]
     out_dir: PathBuf,
     /// Print nothing but errors.
     #[arg(short, long)]
@@ -176,6 +178,15 @@ struct MllpTlsArgs {
     /// Largest MLLP frame accepted, in bytes.
     #[arg(long, default_value_t = emr_harness::mllp::codec::DEFAULT_MAX_FRAME)]
     mllp_max_frame: usize,
+}
+
+/// The MLLP connection pool for `addr`, with the run's timeout and TLS settings.
+fn mllp_pool(addr: String, timeout: Duration, tls: &MllpTlsArgs) -> anyhow::Result<MllpPool> {
+    let mut cfg = MllpConfig::new(addr);
+    cfg.read_timeout = timeout;
+    cfg.max_frame = tls.mllp_max_frame;
+    cfg.tls = tls.options();
+    MllpPool::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 impl MllpTlsArgs {
@@ -440,13 +451,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .flat_map(|s| &s.steps)
         .any(|st| st.request.kind() == "hl7");
     let mllp = match mllp_addr {
-        Some(addr) => {
-            let mut cfg = MllpConfig::new(addr);
-            cfg.read_timeout = args.timeout;
-            cfg.max_frame = args.mllp_tls.mllp_max_frame;
-            cfg.tls = args.mllp_tls.options();
-            Some(MllpPool::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
-        }
+        Some(addr) => Some(mllp_pool(addr, args.timeout, &args.mllp_tls)?),
         None if needs_mllp => anyhow::bail!("the scenarios have hl7 steps: give --mllp host:port (or drop --target to use the sandbox)"),
         None => None,
     };
@@ -683,11 +688,7 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
     let client =
         FhirClient::new(target.clone(), args.timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mllp = match &mllp_addr {
-        Some(a) => {
-            let mut cfg = MllpConfig::new(a.clone());
-            cfg.read_timeout = args.timeout;
-            Some(MllpPool::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
-        }
+        Some(a) => Some(mllp_pool(a.clone(), args.timeout, &args.mllp_tls)?),
         None => None,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -172,26 +172,14 @@ pub fn step_starts(source: &str) -> Vec<usize> {
 
 /// The [start, end) line range of step `index` under the top-level `steps:` key.
 fn step_range(lines: &[&str], index: usize) -> Option<(usize, usize)> {
-    let steps_at = lines.iter().position(|l| l.starts_with("steps:"))?;
-    let mut starts = Vec::new();
-    let mut item_indent = None;
-    for (n, line) in lines.iter().enumerate().skip(steps_at + 1) {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if indent == 0 && !trimmed.starts_with("- ") {
-            starts.push(n); // next top-level key ends the list
-            break;
-        }
-        if trimmed.starts_with("- ") && item_indent.is_none_or(|i| i == indent) {
-            item_indent = Some(indent);
-            starts.push(n);
-        }
-    }
+    let starts = step_starts(&lines.join("\n"));
     let start = *starts.get(index)?;
-    let end = starts.get(index + 1).copied().unwrap_or(lines.len());
+    // The step ends where the next one starts, or at the next top-level key.
+    let end = starts.get(index + 1).copied().unwrap_or_else(|| {
+        (start + 1..lines.len())
+            .find(|&n| !lines[n].is_empty() && !lines[n].starts_with([' ', '-', '#']))
+            .unwrap_or(lines.len())
+    });
     Some((start, end))
 }
 
