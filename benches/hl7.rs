@@ -80,6 +80,26 @@ async fn round_trips(label: &str, addr: &str, n: usize) {
     );
 }
 
+/// `conns` connections in parallel, each sending `n / conns` messages back to back.
+async fn parallel_round_trips(label: &str, addr: &str, conns: usize, n: usize) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let addr = addr.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut c = MllpClient::new(MllpConfig::new(addr)).expect("client");
+            for _ in 0..n / conns {
+                c.send(MSG.as_bytes()).await.expect("ack");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("{label:<22} {:8.0} round trips/s  ({n} on {conns} connections)", n as f64 / secs);
+}
+
 /// Echoes each MLLP frame back unchanged: the cost of the transport alone.
 async fn raw_echo() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -130,6 +150,8 @@ fn main() {
             Ok(peer) if !peer.is_empty() => round_trips("python-hl7 peer:", &peer, n).await,
             _ => println!("python-hl7 peer:       skipped (EMR_HARNESS_HL7_PEER not set)"),
         }
+        parallel_round_trips("raw TCP echo, 8 conn:", &echo, 8, 4 * n).await;
+        parallel_round_trips("sandbox, 8 conn:", &addr, 8, 4 * n).await;
         sb.stop().await;
     });
 }
