@@ -97,7 +97,10 @@ async fn parallel_round_trips(label: &str, addr: &str, conns: usize, n: usize) {
         t.await.expect("task");
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("{label:<22} {:8.0} round trips/s  ({n} on {conns} connections)", n as f64 / secs);
+    println!(
+        "{label:<22} {:8.0} round trips/s  ({n} on {conns} connections)",
+        n as f64 / secs
+    );
 }
 
 /// Echoes each MLLP frame back unchanged: the cost of the transport alone.
