@@ -145,7 +145,8 @@ impl Message {
             }
             let fields = if name == "MSH" {
                 // MSH-1 is the separator itself and MSH-2 the encoding characters.
-                let body = &rest[delimiters.field.len_utf8()..];
+                // `get`: a later line that is just `MSH` has no body (found by cargo-fuzz).
+                let body = rest.get(delimiters.field.len_utf8()..).unwrap_or("");
                 let mut parts = body.split(delimiters.field);
                 let enc = parts.next().unwrap_or_default().to_string();
                 let mut f = vec![delimiters.field.to_string(), enc];
@@ -459,6 +460,9 @@ mod tests {
             .unwrap_err()
             .at
             .contains("segment 2"));
+        // cargo-fuzz found this one: a later segment that is exactly `MSH` panicked.
+        let m = Message::parse("MSH|^~\\&\rMSH").unwrap();
+        assert_eq!(Message::parse(&m.render()).unwrap().render(), m.render());
     }
 
     #[test]
