@@ -479,6 +479,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         RunOptions {
             timeout: args.timeout,
             seed,
+            checks: true,
             snapshots: Some(SnapshotStore {
                 dir: args.golden.clone(),
                 mode,
@@ -710,6 +711,7 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
             timeout: args.timeout,
             seed: args.seed.unwrap_or_else(rand_seed),
             snapshots: None,
+            checks: prof.checks,
         },
         stop_rx.clone(),
     ));

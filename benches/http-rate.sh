@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# HTTP rate and client cost: emr-harness's load driver at max rate (closed model, N users, no
+# think time, checks off) replaying one GET step, against wrk and oha with the same connection
+# count, against nginx serving a static FHIR Patient. nginx (1 worker) on cpu 1, clients on cpu 0.
+# Reports requests/s and client CPU (user+sys) per request, and both as ratios to wrk.
+#
+# Usage: bash benches/http-rate.sh       (CONNS="16 64" SECS=10 PORT=18081)
+# Needs: nginx (nginx-light), wrk, oha (cargo install --locked oha), python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONNS=${CONNS:-"16 64"}
+SECS=${SECS:-10}
+PORT=${PORT:-18081}
+BIN=${EMR_HARNESS_BIN:-target/release/emr-harness}
+export PATH="$HOME/.cargo/bin:$PATH"
+[ -x "$BIN" ] || cargo build --release --quiet
+for t in wrk oha nginx; do command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "missing $t" >&2; exit 2; }; done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+TMP=$(mktemp -d); chmod 755 "$TMP"
+cleanup() { [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+mkdir -p "$TMP/www/fhir/Patient" "$TMP/nginx"
+cat >"$TMP/www/fhir/Patient/example" <<'JSON'
+{"resourceType":"Patient","id":"example","meta":{"versionId":"1","lastUpdated":"2024-01-01T00:00:00Z"},"identifier":[{"use":"usual","system":"urn:oid:1.2.36.146.595.217.0.1","value":"12345"}],"active":true,"name":[{"use":"official","family":"Chalmers","given":["Peter","James"]}],"gender":"male","birthDate":"1974-12-25","address":[{"use":"home","line":["534 Erewhon St"],"city":"PleasantVille","state":"Vic","postalCode":"3999"}]}
+JSON
+cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off; sendfile on; tcp_nodelay on;
+    keepalive_requests 10000000; keepalive_timeout 60s;
+    client_body_temp_path $TMP/nginx/body; proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi; uwsgi_temp_path $TMP/nginx/uwsgi; scgi_temp_path $TMP/nginx/scgi;
+    types { } default_type application/fhir+json;
+    server { listen 127.0.0.1:$PORT; root $TMP/www; location / { try_files \$uri =404; } }
+}
+EOF
+taskset -c 1 "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
+NGINX_PID=$!
+sleep 0.5
+for p in "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true); do taskset -pc 1 "$p" >/dev/null; done
+URL=http://127.0.0.1:$PORT/fhir/Patient/example
+printf 'name: get\nsteps:\n  - name: get patient\n    fhir: {path: /Patient/example}\n    expect: {status: 200}\n' > "$TMP/get.yaml"
+
+measure() { # label, command... → prints "label rps cpu_seconds"
+    local label=$1; shift
+    local out
+    out=$( { /usr/bin/time -f "TIME %U %S" taskset -c 0 "$@" ; } 2>&1 )
+    echo "$out" > "$TMP/$label.out"
+    echo "$out" | grep '^TIME' | awk -v l="$label" '{print l, $2 + $3}'
+}
+results=()
+for c in $CONNS; do
+    printf 'name: rate\nscenarios: [{path: get.yaml}]\nmodel: closed\nusers: %s\nduration: %ss\nchecks: false\n' "$c" "$SECS" > "$TMP/p$c.yaml"
+    w=$(measure "wrk-$c" wrk -t1 -c"$c" -d"${SECS}s" "$URL")
+    wr=$(grep 'Requests/sec' "$TMP/wrk-$c.out" | awk '{print $2}')
+    wn=$(grep 'requests in' "$TMP/wrk-$c.out" | awk '{print $1}')
+    o=$(measure "oha-$c" oha -c "$c" -z "${SECS}s" --no-tui --output-format json "$URL")
+    orps=$(sed -n '/^{/,$p' "$TMP/oha-$c.out" | grep -v '^TIME' | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["summary"]["requestsPerSec"])')
+    e=$(measure "emr-$c" "$BIN" load "$TMP/p$c.yaml" --target "http://127.0.0.1:$PORT/fhir" --format json --out-dir "$TMP/emr-$c" --quiet)
+    er=$(python3 -c "import json; r=json.load(open('$TMP/emr-$c/load-report.json')); print(r['throughput_rps'], r['requests'], r['errors'])")
+    results+=("$c|$w|$wr|$wn|$o|$orps|$e|$er")
+done
+python3 - "$SECS" "${results[@]}" <<'PY'
+import sys
+secs = float(sys.argv[1])
+print(f"{'conns':>5} {'client':<12} {'req/s':>10} {'CPU µs/req':>11} {'rate/wrk':>9} {'cpu/wrk':>8}")
+for row in sys.argv[2:]:
+    c, w, wr, wn, o, orps, e, er = row.split("|")
+    wcpu = float(w.split()[1]); ocpu = float(o.split()[1]); ecpu = float(e.split()[1])
+    wr = float(wr); orps = float(orps)
+    erps, ereq, eerr = er.split()
+    erps = float(erps); ereq = int(ereq)
+    wreq = wr * secs
+    wus = wcpu / wreq * 1e6; ous = ocpu / (orps * secs) * 1e6; eus = ecpu / ereq * 1e6
+    for name, rps, us in (("wrk", wr, wus), ("oha", orps, ous), ("emr-harness", erps, eus)):
+        print(f"{c:>5} {name:<12} {rps:>10.0f} {us:>11.2f} {rps / wr:>9.3f} {us / wus:>8.3f}")
+    if int(eerr):
+        print(f"      emr-harness errors: {eerr}")
+PY
