@@ -50,7 +50,7 @@ measure() { # label, command... → prints "label rps cpu_seconds"
     local out
     out=$( { /usr/bin/time -f "TIME %U %S" taskset -c 0 "$@" ; } 2>&1 )
     echo "$out" > "$TMP/$label.out"
-    echo "$out" | grep '^TIME' | awk -v l="$label" '{print l, $2 + $3}'
+    echo "$out" | grep -o 'TIME [0-9.]* [0-9.]*' | tail -1 | awk -v l="$label" '{print l, $2 + $3}'
 }
 results=()
 for c in $CONNS; do
@@ -59,7 +59,7 @@ for c in $CONNS; do
     wr=$(grep 'Requests/sec' "$TMP/wrk-$c.out" | awk '{print $2}')
     wn=$(grep 'requests in' "$TMP/wrk-$c.out" | awk '{print $1}')
     o=$(measure "oha-$c" oha -c "$c" -z "${SECS}s" --no-tui --output-format json "$URL")
-    orps=$(sed -n '/^{/,$p' "$TMP/oha-$c.out" | grep -v '^TIME' | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["summary"]["requestsPerSec"])')
+    orps=$(python3 -c 'import json,sys; t=open(sys.argv[1]).read(); t=t[t.index("{"):t.rindex("}")+1]; print(json.loads(t)["summary"]["requestsPerSec"])' "$TMP/oha-$c.out")
     e=$(measure "emr-$c" "$BIN" load "$TMP/p$c.yaml" --target "http://127.0.0.1:$PORT/fhir" --format json --out-dir "$TMP/emr-$c" --quiet)
     er=$(python3 -c "import json; r=json.load(open('$TMP/emr-$c/load-report.json')); print(r['throughput_rps'], r['requests'], r['errors'])")
     results+=("$c|$w|$wr|$wn|$o|$orps|$e|$er")
