@@ -428,13 +428,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
             (None, t.clone())
         }
         None => {
-            let sb = sandbox::start(SandboxConfig {
-                faults,
-                ..SandboxConfig::default()
-            })
-            .await
-            .context("starting the sandbox EMR")?;
-            let url = url::Url::parse(&sb.base_url).context("sandbox URL")?;
+            let (sb, url) = start_sandbox(faults).await?;
             (Some(sb), url)
         }
     };
@@ -516,6 +510,18 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_FAILED
     })
+}
+
+/// The embedded sandbox on loopback, for runs without a target.
+async fn start_sandbox(faults: Faults) -> anyhow::Result<(sandbox::RunningSandbox, url::Url)> {
+    let sb = sandbox::start(SandboxConfig {
+        faults,
+        ..SandboxConfig::default()
+    })
+    .await
+    .context("starting the sandbox EMR")?;
+    let url = url::Url::parse(&sb.base_url).context("sandbox URL")?;
+    Ok((sb, url))
 }
 
 fn rand_seed() -> u64 {
@@ -652,17 +658,14 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
     let target = args
         .target
         .clone()
-        .or_else(|| prof.target.as_deref().and_then(|t| url::Url::parse(t).ok()));
+        .map(Ok)
+        .or_else(|| prof.target.as_deref().map(url::Url::parse))
+        .transpose()
+        .with_context(|| format!("{}: `target` is not a URL", args.profile.display()))?;
     let (sandbox, target) = match target {
         Some(t) => (None, t),
         None => {
-            let sb = sandbox::start(SandboxConfig {
-                faults,
-                ..SandboxConfig::default()
-            })
-            .await
-            .context("starting the sandbox EMR")?;
-            let url = url::Url::parse(&sb.base_url).context("sandbox URL")?;
+            let (sb, url) = start_sandbox(faults).await?;
             (Some(sb), url)
         }
     };
