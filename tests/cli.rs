@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -19,30 +18,8 @@ fn sigint(pid: u32) {
 
 #[test]
 fn standalone_sandbox_serves_another_process() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_emr-harness"))
-        .args([
-            "sandbox",
-            "--bind",
-            "127.0.0.1:0",
-            "--mllp-bind",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn sandbox");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout);
-    let mut first = String::new();
-    let mut second = String::new();
-    lines.read_line(&mut first).expect("read banner");
-    lines.read_line(&mut second).expect("read banner");
-    let base = first.trim().rsplit(' ').next().expect("url").to_string();
-    let mllp = second.trim().rsplit(' ').next().expect("addr").to_string();
-    assert!(
-        base.starts_with("http://127.0.0.1:") && base.ends_with("/fhir"),
-        "{first}"
-    );
-    assert!(second.contains("HL7 v2 MLLP on 127.0.0.1:"), "{second}");
+    let mut sandbox = common::spawn_sandbox();
+    let (base, mllp) = (sandbox.base.clone(), sandbox.mllp.clone());
 
     let out = harness(
         &repo(),
@@ -57,8 +34,8 @@ fn standalone_sandbox_serves_another_process() {
         ],
         &[("CI", "true")],
     );
-    sigint(child.id());
-    let status = child.wait().expect("wait");
+    sigint(sandbox.child.id());
+    let status = sandbox.child.wait().expect("wait");
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(status.code(), Some(0));
 }

@@ -143,11 +143,8 @@ fn merge_of_three_workers_equals_the_histogram_of_all_samples() {
     let mut expected = emr_harness::load::metrics::new_histogram();
     let mut logs = Vec::new();
     for i in 0..3 {
-        let r: LoadReport = serde_json::from_str(
-            &std::fs::read_to_string(ws.path().join(format!("out/load-report-worker{i}.json")))
-                .expect("report"),
-        )
-        .expect("parses");
+        let r: LoadReport =
+            common::read_json(&ws.path().join(format!("out/load-report-worker{i}.json")));
         total += r.requests;
         let log = ws.path().join(format!("out/load-worker{i}.hlog"));
         let text = std::fs::read_to_string(&log).expect("log");
@@ -164,10 +161,7 @@ fn merge_of_three_workers_equals_the_histogram_of_all_samples() {
     args.extend(["--format", "json", "--out-dir", "merged"]);
     let out = harness(ws.path(), &args, &[]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let merged: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(ws.path().join("merged/merged-report.json")).expect("merged"),
-    )
-    .expect("parses");
+    let merged: serde_json::Value = common::read_json(&ws.path().join("merged/merged-report.json"));
     let overall = &merged["overall"];
     assert_eq!(overall["count"].as_u64(), Some(total));
     assert_eq!(overall["count"].as_u64(), Some(expected.len()));
@@ -217,33 +211,15 @@ fn ctrl_c_writes_a_partial_report() {
         "stopped promptly"
     );
     assert_eq!(out.status.code(), Some(130));
-    let r: LoadReport = serde_json::from_str(
-        &std::fs::read_to_string(ws.path().join("out/load-report.json")).expect("report"),
-    )
-    .expect("valid JSON");
+    let r: LoadReport = common::read_json(&ws.path().join("out/load-report.json"));
     assert!(r.partial);
     assert!(r.iterations > 10 && r.iterations < 100, "{}", r.iterations);
 }
 
 #[test]
 fn target_killed_mid_run_gives_errors_not_a_hang() {
-    use std::io::{BufRead, BufReader};
-    let mut sandbox = Command::new(env!("CARGO_BIN_EXE_emr-harness"))
-        .args([
-            "sandbox",
-            "--bind",
-            "127.0.0.1:0",
-            "--mllp-bind",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn sandbox");
-    let mut line = String::new();
-    BufReader::new(sandbox.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("banner");
-    let base = line.trim().rsplit(' ').next().expect("url").to_string();
+    let mut sb = common::spawn_sandbox();
+    let base = sb.base.clone();
     let ws = workspace(&[
         ("read.yaml", READ),
         (
@@ -270,16 +246,13 @@ fn target_killed_mid_run_gives_errors_not_a_hang() {
         .spawn()
         .expect("spawn load");
     std::thread::sleep(Duration::from_millis(1000));
-    sandbox.kill().expect("kill sandbox");
-    let _ = sandbox.wait();
+    sb.child.kill().expect("kill sandbox");
+    let _ = sb.child.wait();
     let started = Instant::now();
     let out = child.wait_with_output().expect("wait");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(1), "the error-rate SLO is breached");
-    let r: LoadReport = serde_json::from_str(
-        &std::fs::read_to_string(ws.path().join("out/load-report.json")).expect("report"),
-    )
-    .expect("parses");
+    let r: LoadReport = common::read_json(&ws.path().join("out/load-report.json"));
     assert!(
         r.errors_by_kind
             .get("connect_refused")
@@ -337,10 +310,7 @@ fn load_against_sekmet_and_the_python_hl7_peer() {
         &[],
     );
     assert_eq!(out.code, 0, "{}", out.all());
-    let r: LoadReport = serde_json::from_str(
-        &std::fs::read_to_string(ws.path().join("out/load-report.json")).expect("report"),
-    )
-    .expect("parses");
+    let r: LoadReport = common::read_json(&ws.path().join("out/load-report.json"));
     assert!((38..=42).contains(&r.iterations), "{}", r.iterations);
     assert_eq!(r.errors, 0, "{:?}", r.errors_by_kind);
     assert_eq!(r.steps.len(), 2);

@@ -79,11 +79,9 @@ impl Driver {
                 for (i, st) in s.steps.iter().enumerate() {
                     let lag = if i == 0 { s.lag } else { Duration::ZERO };
                     let latency = Duration::from_secs_f64(st.duration_ms / 1000.0) + lag;
-                    let before = m.error_count();
-                    m.record(st, latency, s.at + latency);
+                    let failed = m.record(st, latency, s.at + latency);
                     live.requests.fetch_add(1, Ordering::Relaxed);
-                    live.errors
-                        .fetch_add(m.error_count() - before, Ordering::Relaxed);
+                    live.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
                 }
             }
             m

@@ -89,17 +89,20 @@ pub fn error_kind(step: &StepResult) -> Option<String> {
 
 impl Metrics {
     /// Records one step. `latency` already includes any lag behind the intended start.
-    pub fn record(&mut self, step: &StepResult, latency: Duration, at: Duration) {
+    /// Records one step; returns whether it counted as an error.
+    pub fn record(&mut self, step: &StepResult, latency: Duration, at: Duration) -> bool {
         if step.status == Status::Skipped {
-            return;
+            return false;
         }
         let us = (latency.as_micros() as u64).max(1);
         self.requests += 1;
-        let h = self
-            .steps
-            .entry(step.name.clone())
-            .or_insert_with(new_histogram);
-        let _ = h.record(us);
+        // Look up before inserting: the step name is cloned once per step, not once per request.
+        if !self.steps.contains_key(&step.name) {
+            self.steps.insert(step.name.clone(), new_histogram());
+        }
+        if let Some(h) = self.steps.get_mut(&step.name) {
+            let _ = h.record(us);
+        }
         let _ = self.overall.record(us);
         let sec = at.as_secs() as usize;
         if self.seconds.len() <= sec {
@@ -111,11 +114,13 @@ impl Metrics {
             .latency
             .get_or_insert_with(new_series_histogram)
             .saturating_record(us);
-        if let Some(kind) = error_kind(step) {
-            *self.errors.entry(kind).or_default() += 1;
-            *self.step_errors.entry(step.name.clone()).or_default() += 1;
-            second.errors += 1;
-        }
+        let Some(kind) = error_kind(step) else {
+            return false;
+        };
+        *self.errors.entry(kind).or_default() += 1;
+        *self.step_errors.entry(step.name.clone()).or_default() += 1;
+        second.errors += 1;
+        true
     }
 
     pub fn error_count(&self) -> u64 {

@@ -99,3 +99,51 @@ pub fn snaps(dir: &Path) -> Vec<(String, String)> {
     out.sort();
     out
 }
+
+/// A standalone `emr-harness sandbox` process on free ports; its banner says where it listens.
+pub struct SandboxProcess {
+    pub child: std::process::Child,
+    pub base: String,
+    pub mllp: String,
+    /// Kept open so the sandbox can keep writing to stdout.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+pub fn spawn_sandbox() -> SandboxProcess {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_emr-harness"))
+        .args([
+            "sandbox",
+            "--bind",
+            "127.0.0.1:0",
+            "--mllp-bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sandbox");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    let mut second = String::new();
+    lines.read_line(&mut first).expect("read banner");
+    lines.read_line(&mut second).expect("read banner");
+    let base = first.trim().rsplit(' ').next().expect("url").to_string();
+    let mllp = second.trim().rsplit(' ').next().expect("addr").to_string();
+    assert!(
+        base.starts_with("http://127.0.0.1:") && base.ends_with("/fhir"),
+        "{first}"
+    );
+    assert!(second.contains("HL7 v2 MLLP on 127.0.0.1:"), "{second}");
+    SandboxProcess {
+        child,
+        base,
+        mllp,
+        _stdout: lines,
+    }
+}
+
+/// A JSON file written by a run, parsed into `T`.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
