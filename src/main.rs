@@ -719,28 +719,8 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
         stop_rx.clone(),
     ));
     let live = std::sync::Arc::new(load::driver::Live::default());
-    let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
-        let live = live.clone();
-        let total = prof.total_duration();
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            let mut last = 0u64;
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let req = live.requests.load(std::sync::atomic::Ordering::Relaxed);
-                eprint!(
-                    "\r{:>5.0}s / {:.0}s  {:>7} req  {:>6} req/s  {:>5} errors  {:>4} in flight   ",
-                    started.elapsed().as_secs_f64(),
-                    total.as_secs_f64(),
-                    req,
-                    req - last,
-                    live.errors.load(std::sync::atomic::Ordering::Relaxed),
-                    live.in_flight.load(std::sync::atomic::Ordering::Relaxed)
-                );
-                last = req;
-            }
-        })
-    });
+    let progress = (!args.quiet && std::io::stderr().is_terminal())
+        .then(|| load_progress(live.clone(), prof.total_duration()));
     let started_system = std::time::SystemTime::now();
     let outcome = Driver {
         profile: prof.clone(),
@@ -756,9 +736,16 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
     }
     .run()
     .await;
-    if let Some(p) = progress {
-        p.abort();
-        eprintln!();
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: the closed model could not start: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    if let Some((bar, task)) = progress {
+        task.abort();
+        bar.finish_and_clear();
     }
     if let Some(sb) = sandbox {
         sb.stop().await;
@@ -822,6 +809,42 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
     } else {
         0
     })
+}
+
+/// A progress bar on stderr (only on a terminal): elapsed and remaining time, requests, the
+/// current rate, the last second's p99, errors and in-flight iterations.
+fn load_progress(
+    live: std::sync::Arc<emr_harness::load::driver::Live>,
+    total: Duration,
+) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let bar = indicatif::ProgressBar::new(total.as_millis() as u64);
+    // A constant template: it always parses; fall back to the default style just in case.
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {eta} left  {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let shown = bar.clone();
+    let task = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let mut last = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let req = live.requests.load(Relaxed);
+            shown.set_position(started.elapsed().as_millis() as u64);
+            shown.set_message(format!(
+                "{req} req  {} req/s  p99 {:.1} ms  {} errors  {} in flight",
+                req - last,
+                live.p99_last_second_us.load(Relaxed) as f64 / 1000.0,
+                live.errors.load(Relaxed),
+                live.in_flight.load(Relaxed),
+            ));
+            last = req;
+        }
+    });
+    (bar, task)
 }
 
 fn merge_cmd(logs: Vec<PathBuf>, format: Vec<Format>, out_dir: PathBuf) -> anyhow::Result<u8> {

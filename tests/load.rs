@@ -108,6 +108,30 @@ fn closed_model_runs_users_with_think_time() {
 }
 
 #[test]
+fn closed_model_stops_at_the_iteration_cap() {
+    let started = Instant::now();
+    let (out, report, _ws) = run_load(
+        &profile("model: closed\nusers: 3\nduration: 20s\nmax_iterations: 25\n"),
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let r = report.expect("report");
+    assert_eq!(r.iterations, 25, "goose users stop at the cap");
+    assert!(!r.partial, "reaching the cap is a normal end");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the cap, not the 20 s duration, ended the run"
+    );
+}
+
+#[test]
+fn closed_model_needs_whole_seconds() {
+    let (out, _, _ws) = run_load(&profile("model: closed\nusers: 1\nduration: 500ms\n"), &[]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.all().contains("whole seconds"), "{}", out.all());
+}
+
+#[test]
 fn merge_of_three_workers_equals_the_histogram_of_all_samples() {
     let ws = workspace(&[
         ("read.yaml", READ),

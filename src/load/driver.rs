@@ -1,6 +1,7 @@
 //! The load driver: replays scenario iterations through the same step executor as conformance
 //! runs, on an open model (a fixed or staged arrival rate, scheduled on tokio) or a closed model
-//! (N virtual users with think time). Results go over a channel to one aggregator.
+//! (N virtual users with think time, run by goose: see `closed.rs`). Results go over a channel
+//! to one aggregator.
 //!
 //! Coordinated omission: in the open model every iteration has an intended start time from the
 //! schedule, and its first step's latency is counted from that time, not from when it was finally
@@ -39,12 +40,12 @@ pub struct LoadOutcome {
     pub partial: bool,
 }
 
-struct Sample {
-    steps: Vec<StepResult>,
+pub(crate) struct Sample {
+    pub steps: Vec<StepResult>,
     /// How late the iteration started against its schedule (0 in the closed model).
-    lag: Duration,
+    pub lag: Duration,
     /// When it was meant to start, from the start of the run.
-    at: Duration,
+    pub at: Duration,
 }
 
 /// Live counters for a progress display.
@@ -53,6 +54,8 @@ pub struct Live {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub in_flight: AtomicUsize,
+    /// p99 of the last complete second, in microseconds.
+    pub p99_last_second_us: AtomicU64,
 }
 
 pub struct Driver {
@@ -67,15 +70,26 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub async fn run(self) -> LoadOutcome {
+    /// Runs the profile; only a closed-model setup goose rejects is an error.
+    pub async fn run(self) -> Result<LoadOutcome, goose::GooseError> {
         let started_at = chrono::Utc::now();
         let start = Instant::now();
         let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
         let live = self.live.clone();
         let aggregator = tokio::spawn(async move {
             let mut m = Metrics::default();
+            let mut second = 0usize;
             while let Some(s) = rx.recv().await {
                 m.iterations += 1;
+                // Once per second, publish the second that just ended for the progress display.
+                let now = s.at.as_secs() as usize;
+                if now > second {
+                    if let Some(h) = m.seconds.get(second).and_then(|s| s.latency.as_ref()) {
+                        live.p99_last_second_us
+                            .store(h.value_at_quantile(0.99), Ordering::Relaxed);
+                    }
+                    second = now;
+                }
                 for (i, st) in s.steps.iter().enumerate() {
                     let lag = if i == 0 { s.lag } else { Duration::ZERO };
                     let latency = Duration::from_secs_f64(st.duration_ms / 1000.0) + lag;
@@ -86,25 +100,28 @@ impl Driver {
             }
             m
         });
-        let dropped = match self.profile.model {
-            Model::Open => self.open(start, tx).await,
-            Model::Closed => self.closed(start, tx).await,
+        let (dropped, interrupted) = match self.profile.model {
+            Model::Open => (self.open(start, tx).await, false),
+            Model::Closed => match super::closed::run(&self, start, tx).await {
+                Ok(o) => (0, o.interrupted),
+                Err(e) => return Err(e),
+            },
         };
         let mut metrics = aggregator.await.unwrap_or_default();
         metrics.dropped_iterations = dropped;
-        LoadOutcome {
+        Ok(LoadOutcome {
             metrics,
             started_at,
             elapsed: start.elapsed(),
-            partial: *self.interrupt.borrow(),
-        }
+            partial: interrupted || *self.interrupt.borrow(),
+        })
     }
 
     fn stopped(&self) -> bool {
         *self.interrupt.borrow()
     }
 
-    fn cap(&self) -> u64 {
+    pub(crate) fn cap(&self) -> u64 {
         let cap = self.profile.max_iterations.unwrap_or(u64::MAX);
         // Split the cap across workers; the first workers take the remainder.
         let (n, i) = (self.worker.count as u64, self.worker.index as u64);
@@ -181,69 +198,6 @@ impl Driver {
         dropped
     }
 
-    async fn closed(&self, start: Instant, tx: mpsc::UnboundedSender<Sample>) -> u64 {
-        let stages = Arc::new(self.profile.effective_stages());
-        let total = self.profile.total_duration();
-        let max_users = stages.iter().filter_map(|s| s.users).max().unwrap_or(1);
-        let think = self.profile.think_time.unwrap_or_default();
-        let cap = self.cap();
-        let issued = Arc::new(AtomicU64::new(0));
-        let mut tasks = tokio::task::JoinSet::new();
-        // Each worker runs its share of the users: user u belongs to worker u mod N.
-        for user in (self.worker.index..max_users).step_by(self.worker.count) {
-            let stages = stages.clone();
-            let tx = tx.clone();
-            let runner = self.runner.clone();
-            let issued = issued.clone();
-            let live = self.live.clone();
-            let mut interrupt = self.interrupt.clone();
-            let driver_scenarios = self.scenarios.clone();
-            let worker = self.worker;
-            tasks.spawn(async move {
-                loop {
-                    let now = start.elapsed();
-                    if now >= total || *interrupt.borrow() {
-                        return;
-                    }
-                    if users_at(&stages, now) <= user {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                    let k = issued.fetch_add(1, Ordering::Relaxed);
-                    if k >= cap {
-                        return;
-                    }
-                    let global = k * worker.count as u64 + worker.index as u64;
-                    let scenario = pick(&driver_scenarios, global);
-                    live.in_flight.fetch_add(1, Ordering::Relaxed);
-                    let result = runner.run_iteration(&scenario, global).await;
-                    live.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    let _ = tx.send(Sample {
-                        steps: result.steps,
-                        lag: Duration::ZERO,
-                        at: now,
-                    });
-                    if !think.is_zero() {
-                        tokio::select! {
-                            _ = tokio::time::sleep(think) => {}
-                            _ = interrupt.wait_for(|s| *s) => return,
-                        }
-                    }
-                }
-            });
-        }
-        drop(tx);
-        // Users stop themselves at the end of the schedule; the drain clock starts only then.
-        let mut interrupt = self.interrupt.clone();
-        tokio::select! {
-            _ = tokio::time::sleep_until((start + total).into()) => {}
-            _ = interrupt.wait_for(|s| *s) => {}
-            _ = async { while tasks.join_next().await.is_some() {} } => {}
-        }
-        self.drain(tasks).await;
-        0
-    }
-
     /// Waits for in-flight iterations, at most `self.drain`; what is still running then is
     /// abandoned (and not counted), so a hung target cannot hang the run.
     async fn drain(&self, mut tasks: tokio::task::JoinSet<()>) {
@@ -296,17 +250,6 @@ pub fn rate_at(stages: &[Stage], t: Duration) -> f64 {
         begin = end;
     }
     prev.unwrap_or(0.0)
-}
-
-fn users_at(stages: &[Stage], t: Duration) -> usize {
-    let mut begin = Duration::ZERO;
-    for st in stages {
-        begin += st.duration;
-        if t < begin {
-            return st.users.unwrap_or(0);
-        }
-    }
-    0
 }
 
 #[cfg(test)]

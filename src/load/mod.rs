@@ -2,6 +2,7 @@
 //! users) model over the same step executor as conformance runs, HdrHistogram metrics with
 //! coordinated omission corrected, SLO verdicts, and reports that merge exactly across workers.
 
+pub mod closed;
 pub mod driver;
 pub mod html;
 pub mod metrics;

@@ -176,6 +176,13 @@ pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
                     "the closed model needs `users` or stages with `users`".into(),
                 ))
             }
+            Model::Closed if st.duration.subsec_nanos() != 0 => {
+                return Err(bad(
+                    "duration",
+                    "the closed model (goose) schedules in whole seconds: use e.g. `30s`, `2m`"
+                        .into(),
+                ))
+            }
             _ => {}
         }
     }
@@ -274,5 +281,10 @@ mod tests {
                 .contains("unknown field `bogus`")
         );
         assert_eq!(parse_rate("0.5%"), Some(0.005));
+        assert!(load_str(
+            "name: x\nscenarios: [{path: a.yaml}]\nmodel: closed\nusers: 2\nduration: 1500ms\n"
+        )
+        .unwrap_err()
+        .contains("whole seconds"));
     }
 }

@@ -52,6 +52,11 @@ pub struct Runner {
 
 impl Runner {
     /// `interrupt` turns true on Ctrl-C: in-flight requests are abandoned, the rest skipped.
+    /// The FHIR base URL steps are sent to.
+    pub fn base_url(&self) -> &url::Url {
+        self.client.base()
+    }
+
     pub fn new(
         client: FhirClient,
         mllp: Option<MllpPool>,
