@@ -1,6 +1,7 @@
 //! FHIR R4 over REST: the HTTP transport and resource validation with fhir-sdk's typed model.
 
 pub mod client;
+mod lean;
 mod resource_types;
 pub mod validate;
 
