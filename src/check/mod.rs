@@ -484,18 +484,13 @@ pub fn compact(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn resp(status: u16, ct: &str, body: &str) -> HttpResponse {
-        HttpResponse {
+        HttpResponse::from_parts(
             status,
-            headers: vec![
-                ("content-type".into(), ct.into()),
-                ("etag".into(), "W/\"1\"".into()),
-            ],
-            body: body.as_bytes().to_vec(),
-            elapsed: Duration::ZERO,
-        }
+            &[("content-type", ct), ("etag", "W/\"1\"")],
+            body.as_bytes().to_vec(),
+        )
     }
 
     fn expect(yaml: &str) -> Expect {

@@ -153,16 +153,9 @@ pub fn pending_path(golden: &Path) -> PathBuf {
 pub fn render_response(resp: &HttpResponse, headers: &[String], redactor: &Redactor) -> String {
     let mut out = format!("HTTP {}\n", resp.status);
     for name in headers {
-        for (k, v) in resp
-            .headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-        {
-            out.push_str(&format!(
-                "{}: {}\n",
-                k.to_ascii_lowercase(),
-                redactor.redact_header(k, v)
-            ));
+        let k = name.to_ascii_lowercase();
+        for v in resp.headers_named(name) {
+            out.push_str(&format!("{k}: {}\n", redactor.redact_header(&k, v)));
         }
     }
     if !resp.body.is_empty() {

@@ -21,19 +21,48 @@ pub struct HttpRequest {
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// As received: names lower-case, repeated headers kept, no copy into strings per response.
+    pub headers: http::HeaderMap,
     /// Shared with the transport: no copy of the body per response.
     pub body: bytes::Bytes,
     pub elapsed: Duration,
 }
 
 impl HttpResponse {
-    /// The first value of a header, by case-insensitive name.
+    /// The first value of a header, by case-insensitive name (None when it is not UTF-8).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers_named(name).next()
+    }
+
+    /// Every value of a header, in order, by case-insensitive name.
+    pub fn headers_named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let name = http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok();
+        name.into_iter()
+            .flat_map(|n| self.headers.get_all(n).iter())
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+    }
+
+    /// A response built by hand (tests, recorded exchanges). Invalid header names are skipped.
+    pub fn from_parts(
+        status: u16,
+        headers: &[(&str, &str)],
+        body: impl Into<bytes::Bytes>,
+    ) -> Self {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                map.append(k, v);
+            }
+        }
+        HttpResponse {
+            status,
+            headers: map,
+            body: body.into(),
+            elapsed: Duration::ZERO,
+        }
     }
 }
 
@@ -156,20 +185,8 @@ impl FhirClient {
             .await
             .map_err(|e| self.classify(e))?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.classify(e))?;
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| self.classify(e))?;
         Ok(HttpResponse {
             status,
             headers,
@@ -184,7 +201,8 @@ impl FhirClient {
         if let Some(u) = parsed.get(url) {
             return Ok(u.clone());
         }
-        let u = Url::parse(url).map_err(|e| TransportError::InvalidRequest(format!("{url}: {e}")))?;
+        let u =
+            Url::parse(url).map_err(|e| TransportError::InvalidRequest(format!("{url}: {e}")))?;
         if parsed.len() >= PARSED_URLS_KEPT {
             parsed.clear();
         }

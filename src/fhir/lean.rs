@@ -61,19 +61,9 @@ impl LeanHttp {
         let (parts, body) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| TransportError::Timeout(self.timeout))??;
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
         Ok(HttpResponse {
             status: parts.status.as_u16(),
-            headers,
+            headers: parts.headers,
             body,
             elapsed: started.elapsed(),
         })

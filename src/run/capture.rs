@@ -85,20 +85,13 @@ fn scalar_text(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn resp() -> HttpResponse {
-        HttpResponse {
-            status: 201,
-            headers: vec![(
-                "location".into(),
-                "http://x/fhir/Patient/abc/_history/1".into(),
-            )],
-            body:
-                br#"{"resourceType":"Patient","id":"abc","name":[{"family":"Doe"}],"active":true}"#
-                    .to_vec(),
-            elapsed: Duration::ZERO,
-        }
+        HttpResponse::from_parts(
+            201,
+            &[("location", "http://x/fhir/Patient/abc/_history/1")],
+            &br#"{"resourceType":"Patient","id":"abc","name":[{"family":"Doe"}],"active":true}"#[..],
+        )
     }
 
     #[test]
