@@ -12,7 +12,7 @@ use emr_harness::hl7::{structure, Message};
 use emr_harness::mllp::{MllpClient, MllpConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const MSG: &str = "MSH|^~\\&|REGADT|HOSP|EMR|HOSP|20261125093000||ADT^A08^ADT_A01|CTRL|P|2.5.1\rEVN|A08|20261125093000\rPID|1||BENCH1^^^HOSP^MR||EVERYMAN^ADAM^A^III||19610615|M|||1200 N ELM STREET^^GREENSBORO^NC^27401\rPV1|1|I|2000^2012^01\r";
+const MSG: &str = "MSH|^~\\&|REGADT|HOSP|EMR|HOSP|20261125093000||ADT^A08^ADT_A01|CTRL|P|2.5.1\rEVN|A08|20261125093000\rPID|1||BENCH1^^^HOSP^MR||EVERYMAN^ADAM^A^III||19610615|M|||1200 N ELM STREET^^GREENSBORO^NC^27401\rPV1|1|I|2000^2012^01||||||||||||||||V1001\r";
 
 fn fixtures() -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hl7");

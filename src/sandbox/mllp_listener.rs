@@ -111,9 +111,24 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
+/// HL7 TS to the second. Written field by field: chrono's `format` re-parses its pattern on every
+/// call, a visible share of the listener's time per message under load.
+fn hl7_timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// The ACK for one received message text.
 pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
-    let now = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+    let now = hl7_timestamp(chrono::Utc::now());
     let control_id = format!("SBX{}", CONTROL.fetch_add(1, Ordering::Relaxed));
     let msg = match Message::parse(text) {
         Ok(m) => m,
@@ -182,5 +197,20 @@ pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
             };
             build_ack(&msg, &code("AE"), &control_id, &now, Some(&err))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_match_chrono_formatting() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            super::hl7_timestamp(t),
+            t.format("%Y%m%d%H%M%S").to_string()
+        );
+        assert_eq!(super::hl7_timestamp(t), "20260102030405");
     }
 }

@@ -16,6 +16,12 @@ pub struct Version {
     pub method: &'static str,
 }
 
+/// Versions kept per resource. The sandbox is a test double under load as much as a FHIR server:
+/// an interface feed updating one patient thousands of times must not grow memory without
+/// bound. Older versions are trimmed in batches (vread of one answers 404, as for an unknown
+/// version).
+pub const VERSIONS_KEPT: usize = 100;
+
 #[derive(Debug, Default)]
 pub struct History {
     /// Creation order of the resource, so searches page in a stable order.
@@ -26,6 +32,14 @@ pub struct History {
 impl History {
     pub fn current(&self) -> Option<&Version> {
         self.versions.last()
+    }
+
+    fn push(&mut self, v: Version) {
+        self.versions.push(v);
+        // Trim in batches, so a resource over the limit is not shifted on every write.
+        if self.versions.len() >= 2 * VERSIONS_KEPT {
+            self.versions.drain(..self.versions.len() - VERSIONS_KEPT);
+        }
     }
 }
 
@@ -67,6 +81,20 @@ impl Store {
     }
 
     /// Live resources of a type, in creation order.
+    /// Current versions with their creation order, in no particular order (no sort, no copy).
+    pub fn live_unordered<'a>(
+        &'a self,
+        rtype: &str,
+    ) -> impl Iterator<Item = (u64, &'a Value)> + 'a {
+        self.types.get(rtype).into_iter().flat_map(|map| {
+            map.values().filter_map(|h| {
+                h.current()
+                    .and_then(|v| v.resource.as_ref())
+                    .map(|r| (h.seq, r))
+            })
+        })
+    }
+
     pub fn live(&self, rtype: &str) -> Vec<&Value> {
         let Some(map) = self.types.get(rtype) else {
             return Vec::new();
@@ -139,7 +167,7 @@ impl Store {
             resource: Some(resource),
             method,
         };
-        history.versions.push(v.clone());
+        history.push(v.clone());
         v
     }
 
@@ -154,7 +182,7 @@ impl Store {
             resource: None,
             method: "DELETE",
         };
-        history.versions.push(v.clone());
+        history.push(v.clone());
         Some(v)
     }
 }
@@ -168,6 +196,29 @@ pub fn instant(t: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn history_is_bounded_and_keeps_the_latest_versions() {
+        let mut s = Store::default();
+        for i in 0..(3 * VERSIONS_KEPT) {
+            s.put(
+                "Patient",
+                "p",
+                serde_json::json!({"resourceType": "Patient", "n": i}),
+                "PUT",
+            );
+        }
+        let h = s.history("Patient", "p").unwrap();
+        assert!(h.versions.len() <= 2 * VERSIONS_KEPT);
+        assert_eq!(h.current().unwrap().version_id, 3 * VERSIONS_KEPT as u64);
+        assert!(s
+            .vread("Patient", "p", 3 * VERSIONS_KEPT as u64 - 50)
+            .is_some());
+        assert!(
+            s.vread("Patient", "p", 1).is_none(),
+            "the oldest were trimmed"
+        );
+    }
 
     #[test]
     fn versions_and_delete() {

@@ -92,20 +92,27 @@ fn identifier_system(msg: &Message, rep: usize) -> String {
 }
 
 fn find_by_identifier(store: &Store, rtype: &str, value: &str) -> Option<(String, Value)> {
-    store.live(rtype).into_iter().find_map(|r| {
-        let ids = r.get("identifier")?.as_array()?;
-        ids.iter()
-            .any(|i| i.get("value").and_then(Value::as_str) == Some(value))
-            .then(|| {
-                (
-                    r.get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    r.clone(),
-                )
-            })
-    })
+    // One pass, no sorted copy of the whole type per message: the earliest-created match wins.
+    store
+        .live_unordered(rtype)
+        .filter(|(_, r)| {
+            r.get("identifier")
+                .and_then(Value::as_array)
+                .is_some_and(|ids| {
+                    ids.iter()
+                        .any(|i| i.get("value").and_then(Value::as_str) == Some(value))
+                })
+        })
+        .min_by_key(|(seq, _)| *seq)
+        .map(|(_, r)| {
+            (
+                r.get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                r.clone(),
+            )
+        })
 }
 
 fn upsert_patient(store: &mut Store, msg: &Message) -> Result<(String, Vec<String>), String> {
