@@ -4,7 +4,8 @@
 //! 2. MLLP round trips per second on one connection, in one run, against: the sandbox listener
 //!    (parse, structure check, FHIR store update, ACK), the python-hl7 peer when
 //!    EMR_HARNESS_HL7_PEER is set, and a raw TCP echo of MLLP frames of the same size (the floor
-//!    the transport allows on this machine).
+//!    the transport allows on this machine), and a raw ping-pong (plain TCP client, no codec)
+//!    against that echo: the floor for any MLLP client. Then the same on 8 connections.
 
 use std::time::{Duration, Instant};
 
@@ -103,6 +104,40 @@ async fn parallel_round_trips(label: &str, addr: &str, conns: usize, n: usize) {
     );
 }
 
+/// The raw ping-pong: `conns` plain TCP clients each writing one MLLP frame and reading until the
+/// end block, back to back (no codec, no ACK parsing): the floor for any MLLP client.
+async fn raw_ping_pong(label: &str, addr: &str, conns: usize, n: usize) {
+    let frame = [&[0x0b][..], MSG.as_bytes(), &[0x1c, 0x0d]].concat();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let addr = addr.to_string();
+        let frame = frame.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let _ = s.set_nodelay(true);
+            let mut buf = vec![0u8; 64 * 1024];
+            for _ in 0..n / conns {
+                s.write_all(&frame).await.expect("write");
+                let mut got = 0;
+                while got < 2 || buf[got - 2..got] != [0x1c, 0x0d] {
+                    let k = s.read(&mut buf[got..]).await.expect("read");
+                    assert!(k > 0, "echo closed");
+                    got += k;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{label:<22} {:8.0} round trips/s  ({n} on {conns} connection(s))",
+        n as f64 / secs
+    );
+}
+
 /// Echoes each MLLP frame back unchanged: the cost of the transport alone.
 async fn raw_echo() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -143,6 +178,7 @@ fn main() {
     rt.block_on(async {
         let n = 5000;
         let echo = raw_echo().await;
+        raw_ping_pong("raw ping-pong:", &echo, 1, n).await;
         round_trips("raw TCP echo:", &echo, n).await;
         let sb = emr_harness::sandbox::start(Default::default())
             .await
@@ -153,6 +189,7 @@ fn main() {
             Ok(peer) if !peer.is_empty() => round_trips("python-hl7 peer:", &peer, n).await,
             _ => println!("python-hl7 peer:       skipped (EMR_HARNESS_HL7_PEER not set)"),
         }
+        raw_ping_pong("raw ping-pong, 8 conn:", &echo, 8, 4 * n).await;
         parallel_round_trips("raw TCP echo, 8 conn:", &echo, 8, 4 * n).await;
         parallel_round_trips("sandbox, 8 conn:", &addr, 8, 4 * n).await;
         sb.stop().await;

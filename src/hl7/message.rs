@@ -227,6 +227,25 @@ impl Message {
             .map(|v| decode(v, d))
     }
 
+    /// Component `component` of the first repetition of field `field` of `seg` (a segment of
+    /// this message), decoded; empty when absent. The path-free form of `get`, for code that
+    /// walks every segment (structure checks) and should not format and parse a path per field.
+    pub fn component_of(&self, seg: &Segment, field: usize, component: usize) -> String {
+        let Some(raw) = field.checked_sub(1).and_then(|i| seg.fields.get(i)) else {
+            return String::new();
+        };
+        if seg.name == "MSH" && field <= 2 {
+            return raw.clone();
+        }
+        let d = &self.delimiters;
+        let rep = raw.split(d.repetition).next().unwrap_or_default();
+        component
+            .checked_sub(1)
+            .and_then(|c| rep.split(d.component).nth(c))
+            .map(|c| decode(c, d))
+            .unwrap_or_default()
+    }
+
     /// Shorthand for `get` with a path string; `None` for a bad path or a missing value.
     pub fn value(&self, path: &str) -> Option<String> {
         self.get(&FieldPath::parse(path).ok()?)
@@ -418,6 +437,15 @@ mod tests {
         assert_eq!(m.value("PID-11.3").as_deref(), Some("GREENSBORO"));
         assert_eq!(m.value("PID-99"), None);
         assert_eq!(m.message_type(), "ADT^A01");
+        // The path-free accessor agrees with the path form.
+        let pid = m.segment("PID", 1).unwrap();
+        for (field, comp, path) in [(3, 1, "PID-3.1"), (5, 2, "PID-5.2"), (11, 3, "PID-11.3")] {
+            assert_eq!(Some(m.component_of(pid, field, comp)), m.value(path));
+        }
+        assert_eq!(m.component_of(pid, 99, 1), "");
+        let msh = m.segment("MSH", 1).unwrap();
+        assert_eq!(m.component_of(msh, 2, 1), "^~\\&");
+        assert_eq!(Some(m.component_of(msh, 9, 2)), m.value("MSH-9.2"));
     }
 
     #[test]

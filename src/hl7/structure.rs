@@ -318,10 +318,7 @@ pub fn check(msg: &Message) -> Vec<Issue> {
                 format!("{}[{occurrence}]-{field}", seg.name)
             }
         };
-        let value = |field: usize| -> String {
-            msg.value(&format!("{}[{occurrence}]-{field}.1", seg.name))
-                .unwrap_or_default()
-        };
+        let value = |field: usize| -> String { msg.component_of(seg, field, 1) };
         for (name, field) in REQUIRED {
             if *name == seg.name && value(*field).is_empty() {
                 issues.push(Issue {
