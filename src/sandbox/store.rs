@@ -47,6 +47,11 @@ impl History {
 pub struct Store {
     types: HashMap<String, HashMap<String, History>>,
     next_seq: u64,
+    /// (type, identifier value) → ids that carried it in some version. The HL7 feed looks up
+    /// patients, visits and orders by identifier on every message; a scan of the whole type made
+    /// a long load run slower with every patient it created. Entries are candidates, checked
+    /// against the current version on lookup, so updates and deletes never leave wrong answers.
+    by_identifier: HashMap<(String, String), Vec<String>>,
 }
 
 pub enum Read<'a> {
@@ -81,18 +86,25 @@ impl Store {
     }
 
     /// Live resources of a type, in creation order.
-    /// Current versions with their creation order, in no particular order (no sort, no copy).
-    pub fn live_unordered<'a>(
+    /// Live resources of `rtype` whose current version has an identifier with this value, with
+    /// their creation order.
+    pub fn with_identifier<'a>(
         &'a self,
         rtype: &str,
+        value: &'a str,
     ) -> impl Iterator<Item = (u64, &'a Value)> + 'a {
-        self.types.get(rtype).into_iter().flat_map(|map| {
-            map.values().filter_map(|h| {
-                h.current()
-                    .and_then(|v| v.resource.as_ref())
-                    .map(|r| (h.seq, r))
+        let map = self.types.get(rtype);
+        self.by_identifier
+            .get(&(rtype.to_string(), value.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(move |id| {
+                let h = map?.get(id)?;
+                let r = h.current()?.resource.as_ref()?;
+                identifier_values(r)
+                    .any(|v| v == value)
+                    .then_some((h.seq, r))
             })
-        })
     }
 
     pub fn live(&self, rtype: &str) -> Vec<&Value> {
@@ -161,6 +173,15 @@ impl Store {
                 meta.insert("lastUpdated".into(), Value::String(instant(now)));
             }
         }
+        for value in identifier_values(&resource) {
+            let ids = self
+                .by_identifier
+                .entry((rtype.to_string(), value.to_string()))
+                .or_default();
+            if !ids.iter().any(|known| known == id) {
+                ids.push(id.to_string());
+            }
+        }
         let v = Version {
             version_id,
             last_updated: now,
@@ -187,6 +208,14 @@ impl Store {
     }
 }
 
+fn identifier_values(r: &Value) -> impl Iterator<Item = &str> {
+    r.get("identifier")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("value").and_then(Value::as_str))
+}
+
 /// FHIR `instant`: RFC 3339 with milliseconds and `Z`.
 pub fn instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -196,6 +225,29 @@ pub fn instant(t: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn identifier_index_follows_updates_and_deletes() {
+        let mut s = Store::default();
+        let p = |mrn: &str| serde_json::json!({"resourceType": "Patient", "identifier": [{"value": mrn}]});
+        s.put("Patient", "a", p("M1"), "POST");
+        s.put("Patient", "b", p("M1"), "POST");
+        let ids = |s: &Store, v: &str| {
+            let mut found: Vec<(u64, String)> = s
+                .with_identifier("Patient", v)
+                .map(|(seq, r)| (seq, r["id"].as_str().unwrap().to_string()))
+                .collect();
+            found.sort();
+            found.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&s, "M1"), ["a", "b"]);
+        s.put("Patient", "a", p("M2"), "PUT");
+        assert_eq!(ids(&s, "M1"), ["b"], "a no longer carries M1");
+        assert_eq!(ids(&s, "M2"), ["a"]);
+        s.delete("Patient", "b");
+        assert!(ids(&s, "M1").is_empty(), "deleted resources are not found");
+        assert!(s.with_identifier("Encounter", "M2").next().is_none());
+    }
 
     #[test]
     fn history_is_bounded_and_keeps_the_latest_versions() {

@@ -92,17 +92,9 @@ fn identifier_system(msg: &Message, rep: usize) -> String {
 }
 
 fn find_by_identifier(store: &Store, rtype: &str, value: &str) -> Option<(String, Value)> {
-    // One pass, no sorted copy of the whole type per message: the earliest-created match wins.
+    // The earliest-created match wins, as a search sorted by creation would give.
     store
-        .live_unordered(rtype)
-        .filter(|(_, r)| {
-            r.get("identifier")
-                .and_then(Value::as_array)
-                .is_some_and(|ids| {
-                    ids.iter()
-                        .any(|i| i.get("value").and_then(Value::as_str) == Some(value))
-                })
-        })
+        .with_identifier(rtype, value)
         .min_by_key(|(seq, _)| *seq)
         .map(|(_, r)| {
             (
