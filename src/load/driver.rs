@@ -84,9 +84,9 @@ impl Driver {
                 // Once per second, publish the second that just ended for the progress display.
                 let now = s.at.as_secs() as usize;
                 if now > second {
-                    if let Some(h) = m.seconds.get(second).and_then(|s| s.latency.as_ref()) {
+                    if let Some(s) = m.seconds.get(second) {
                         live.p99_last_second_us
-                            .store(h.value_at_quantile(0.99), Ordering::Relaxed);
+                            .store(s.p50_p99_us().1, Ordering::Relaxed);
                     }
                     second = now;
                 }

@@ -26,8 +26,27 @@ pub fn new_series_histogram() -> Histogram<u64> {
 pub struct Second {
     pub requests: u64,
     pub errors: u64,
+    /// Dropped once the second is `SERIES_SLACK` behind the newest sample, keeping its p50/p99.
     pub latency: Option<Histogram<u64>>,
+    compacted: Option<(u64, u64)>,
 }
+
+impl Second {
+    /// p50 and p99 of the second, in microseconds (0 when it saw no request).
+    pub fn p50_p99_us(&self) -> (u64, u64) {
+        match (&self.latency, self.compacted) {
+            (Some(h), _) => (h.value_at_quantile(0.5), h.value_at_quantile(0.99)),
+            (None, Some(q)) => q,
+            (None, None) => (0, 0),
+        }
+    }
+}
+
+/// How far behind the newest sample a second's histogram is kept. Samples arrive when their
+/// iteration ends, so a second can still receive some a little later; a minute covers any
+/// iteration the drain allows. Without it, a 24-hour soak run would keep 86,400 histograms
+/// (≈ 1.7 GB); with it the series costs two numbers per second.
+pub const SERIES_SLACK: usize = 60;
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -39,6 +58,8 @@ pub struct Metrics {
     pub iterations: u64,
     pub dropped_iterations: u64,
     pub seconds: Vec<Second>,
+    /// Seconds before this index have been compacted.
+    compacted_upto: usize,
 }
 
 impl Default for Metrics {
@@ -52,6 +73,7 @@ impl Default for Metrics {
             iterations: 0,
             dropped_iterations: 0,
             seconds: Vec::new(),
+            compacted_upto: 0,
         }
     }
 }
@@ -108,12 +130,22 @@ impl Metrics {
         if self.seconds.len() <= sec {
             self.seconds.resize_with(sec + 1, Second::default);
         }
+        while self.compacted_upto + SERIES_SLACK < sec {
+            let old = &mut self.seconds[self.compacted_upto];
+            old.compacted = Some(old.p50_p99_us());
+            old.latency = None;
+            self.compacted_upto += 1;
+        }
         let second = &mut self.seconds[sec];
         second.requests += 1;
-        second
-            .latency
-            .get_or_insert_with(new_series_histogram)
-            .saturating_record(us);
+        // A straggler for a compacted second still counts, and its latency is in the run's
+        // histograms; only that second's p50/p99 no longer moves.
+        if second.compacted.is_none() {
+            second
+                .latency
+                .get_or_insert_with(new_series_histogram)
+                .saturating_record(us);
+        }
         let Some(kind) = error_kind(step) else {
             return false;
         };
@@ -182,5 +214,27 @@ mod tests {
         assert_eq!(m.error_count(), 1);
         assert_eq!(m.seconds.len(), 2);
         assert!(m.overall.value_at_quantile(1.0) >= 49_000);
+    }
+
+    #[test]
+    fn old_seconds_keep_their_quantiles_but_not_their_histograms() {
+        let mut m = Metrics::default();
+        let ok = step(Status::Passed, Some(200), None);
+        for sec in 0..200u64 {
+            for ms in [1, 2, 3, 100] {
+                m.record(
+                    &ok,
+                    Duration::from_millis(ms * (sec % 3 + 1)),
+                    Duration::from_secs(sec),
+                );
+            }
+        }
+        let kept = m.seconds.iter().filter(|s| s.latency.is_some()).count();
+        assert!(kept <= SERIES_SLACK + 1, "{kept} histograms kept");
+        let (p50, p99) = m.seconds[4].p50_p99_us();
+        assert!((3_920..=4_080).contains(&p50), "second 4: p50 {p50}");
+        assert!((196_000..=204_000).contains(&p99), "second 4: p99 {p99}");
+        assert_eq!(m.seconds[4].requests, 4);
+        assert_eq!(m.requests, 800);
     }
 }

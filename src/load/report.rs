@@ -148,18 +148,15 @@ pub fn build(input: ReportInput, m: &Metrics) -> LoadReport {
             .seconds
             .iter()
             .enumerate()
-            .map(|(i, s)| SecondPoint {
-                second: i,
-                requests: s.requests,
-                errors: s.errors,
-                p50_ms: s
-                    .latency
-                    .as_ref()
-                    .map_or(0.0, |h| ms(h.value_at_quantile(0.5))),
-                p99_ms: s
-                    .latency
-                    .as_ref()
-                    .map_or(0.0, |h| ms(h.value_at_quantile(0.99))),
+            .map(|(i, s)| {
+                let (p50, p99) = s.p50_p99_us();
+                SecondPoint {
+                    second: i,
+                    requests: s.requests,
+                    errors: s.errors,
+                    p50_ms: ms(p50),
+                    p99_ms: ms(p99),
+                }
             })
             .collect(),
     };
