@@ -13,30 +13,7 @@ USERS=${USERS:-64}
 PORT=${PORT:-18083}
 BIN=${EMR_HARNESS_BIN:-target/release/emr-harness}
 [ -x "$BIN" ] || cargo build --release --quiet
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-TMP=$(mktemp -d); chmod 755 "$TMP"
-cleanup() { [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$TMP"; }
-trap cleanup EXIT
-mkdir -p "$TMP/www/fhir/Patient" "$TMP/nginx"
-echo '{"resourceType":"Patient","id":"example","active":true,"name":[{"family":"Chalmers","given":["Peter"]}],"gender":"male","birthDate":"1974-12-25"}' >"$TMP/www/fhir/Patient/example"
-cat >"$TMP/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off; keepalive_requests 100000000; keepalive_timeout 60s;
-    client_body_temp_path $TMP/nginx/body; proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi; uwsgi_temp_path $TMP/nginx/uwsgi; scgi_temp_path $TMP/nginx/scgi;
-    types { } default_type application/fhir+json;
-    server { listen 127.0.0.1:$PORT; root $TMP/www; location / { try_files \$uri =404; } }
-}
-CONF
-taskset -c 1 "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
-NGINX_PID=$!
-sleep 0.5
-printf 'name: get\nsteps:\n  - name: get patient\n    fhir: {path: /Patient/example}\n    expect: {status: 200}\n' >"$TMP/get.yaml"
+source benches/nginx-fixture.sh
 printf 'name: memory\nscenarios: [{path: get.yaml}]\nmodel: closed\nusers: %s\nduration: %ss\n' "$USERS" "$SECS" >"$TMP/p.yaml"
 
 sample() { # label pid → prints "label t rss_mb" every 10 s until pid exits
@@ -48,7 +25,7 @@ sample() { # label pid → prints "label t rss_mb" every 10 s until pid exits
     done
 }
 echo "client t_s rss_mb"
-taskset -c 0 wrk -t1 -c"$USERS" -d"$((SECS < 60 ? SECS : 60))s" "http://127.0.0.1:$PORT/fhir/Patient/example" >/dev/null &
+taskset -c 0 wrk -t1 -c"$USERS" -d"$((SECS < 60 ? SECS : 60))s" "$URL" >/dev/null &
 sample wrk $! | tail -3
 taskset -c 0 "$BIN" load "$TMP/p.yaml" --target "http://127.0.0.1:$PORT/fhir" --format json --out-dir "$TMP/out" --quiet >/dev/null &
 PID=$!
