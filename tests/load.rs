@@ -338,6 +338,22 @@ fn load_against_sekmet_and_the_python_hl7_peer() {
     assert!((38..=42).contains(&r.iterations), "{}", r.iterations);
     assert_eq!(r.errors, 0, "{:?}", r.errors_by_kind);
     assert_eq!(r.steps.len(), 2);
+    let transports: Vec<(&str, u64)> = r
+        .transports
+        .iter()
+        .map(|t| (t.step.as_str(), t.latency.count))
+        .collect();
+    let count = |step: &str| {
+        r.steps
+            .iter()
+            .find(|s| s.step == step)
+            .map_or(0, |s| s.latency.count)
+    };
+    assert_eq!(
+        transports,
+        [("fhir", count("metadata")), ("hl7", count("adt a08"))],
+        "every request counted under its transport"
+    );
 }
 
 #[test]

@@ -52,6 +52,9 @@ pub const SERIES_SLACK: usize = 60;
 pub struct Metrics {
     pub steps: BTreeMap<String, Histogram<u64>>,
     pub step_errors: BTreeMap<String, u64>,
+    /// Per transport (`fhir`, `hl7`): the same samples as `steps`, grouped by protocol.
+    pub transports: BTreeMap<&'static str, Histogram<u64>>,
+    pub transport_errors: BTreeMap<&'static str, u64>,
     pub overall: Histogram<u64>,
     pub errors: BTreeMap<String, u64>,
     pub requests: u64,
@@ -67,6 +70,8 @@ impl Default for Metrics {
         Metrics {
             steps: BTreeMap::new(),
             step_errors: BTreeMap::new(),
+            transports: BTreeMap::new(),
+            transport_errors: BTreeMap::new(),
             overall: new_histogram(),
             errors: BTreeMap::new(),
             requests: 0,
@@ -109,6 +114,15 @@ pub fn error_kind(step: &StepResult) -> Option<String> {
     Some("check_failed".into())
 }
 
+/// The transport of a step kind, as a static name (no allocation per request).
+fn transport_of(kind: &str) -> &'static str {
+    match kind {
+        "fhir" => "fhir",
+        "hl7" => "hl7",
+        _ => "other",
+    }
+}
+
 impl Metrics {
     /// Records one step. `latency` already includes any lag behind the intended start.
     /// Records one step; returns whether it counted as an error.
@@ -125,6 +139,12 @@ impl Metrics {
         if let Some(h) = self.steps.get_mut(&step.name) {
             let _ = h.record(us);
         }
+        let transport = transport_of(&step.kind);
+        let _ = self
+            .transports
+            .entry(transport)
+            .or_insert_with(new_histogram)
+            .record(us);
         let _ = self.overall.record(us);
         let sec = at.as_secs() as usize;
         if self.seconds.len() <= sec {
@@ -151,6 +171,7 @@ impl Metrics {
         };
         *self.errors.entry(kind).or_default() += 1;
         *self.step_errors.entry(step.name.clone()).or_default() += 1;
+        *self.transport_errors.entry(transport).or_default() += 1;
         second.errors += 1;
         true
     }
@@ -214,6 +235,28 @@ mod tests {
         assert_eq!(m.error_count(), 1);
         assert_eq!(m.seconds.len(), 2);
         assert!(m.overall.value_at_quantile(1.0) >= 49_000);
+    }
+
+    #[test]
+    fn latency_and_errors_are_kept_per_transport() {
+        let mut m = Metrics::default();
+        let mut hl7 = step(Status::Failed, None, Some("AE"));
+        hl7.kind = "hl7".into();
+        m.record(&hl7, Duration::from_millis(7), Duration::ZERO);
+        m.record(
+            &step(Status::Passed, Some(200), None),
+            Duration::from_millis(2),
+            Duration::ZERO,
+        );
+        assert_eq!(
+            m.transports.keys().copied().collect::<Vec<_>>(),
+            ["fhir", "hl7"]
+        );
+        assert_eq!(m.transports["hl7"].len(), 1);
+        assert!(m.transports["hl7"].max() >= 6_900);
+        assert!(m.transports["fhir"].max() < 2_100);
+        assert_eq!(m.transport_errors.get("hl7"), Some(&1));
+        assert_eq!(m.transport_errors.get("fhir"), None);
     }
 
     #[test]

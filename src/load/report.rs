@@ -42,6 +42,9 @@ pub struct LoadReport {
     pub errors_by_kind: BTreeMap<String, u64>,
     pub overall: Latency,
     pub steps: Vec<StepLatency>,
+    /// The same samples grouped by transport (`fhir`, `hl7`); absent in reports before it.
+    #[serde(default)]
+    pub transports: Vec<StepLatency>,
     pub slos: Vec<SloResult>,
     /// Per second: requests, errors, p50 and p99 (ms).
     pub series: Vec<SecondPoint>,
@@ -140,6 +143,15 @@ pub fn build(input: ReportInput, m: &Metrics) -> LoadReport {
             .map(|(name, h)| StepLatency {
                 step: name.clone(),
                 errors: m.step_errors.get(name).copied().unwrap_or(0),
+                latency: latency(h),
+            })
+            .collect(),
+        transports: m
+            .transports
+            .iter()
+            .map(|(name, h)| StepLatency {
+                step: name.to_string(),
+                errors: m.transport_errors.get(name).copied().unwrap_or(0),
                 latency: latency(h),
             })
             .collect(),
@@ -271,6 +283,12 @@ pub fn render_table(r: &LoadReport) -> String {
         .iter()
         .map(|s| row(&s.step, s.errors, &s.latency))
         .collect();
+    // Per-transport rows only tell something when the mix has more than one.
+    if r.transports.len() > 1 {
+        for t in &r.transports {
+            rows.push(row(&format!("(all {})", t.step), t.errors, &t.latency));
+        }
+    }
     rows.push(row("(all steps)", r.errors, &r.overall));
     let mut t = Table::new(rows);
     t.with(Style::rounded());
@@ -350,17 +368,19 @@ pub fn interval_log(
     {
         let mut w = IntervalLogWriterBuilder::new()
             .add_comment(
-                "emr-harness load run; tag _all is every step together; values in microseconds",
+                "emr-harness load run; tag _all is every step together, _fhir and _hl7 each transport; values in microseconds",
             )
             .with_start_time(start)
             .with_base_time(start)
             .with_max_value_divisor(1000.0)
             .begin_log_with(&mut out, &mut ser)
             .map_err(|e| e.to_string())?;
-        for (tag, h) in
-            std::iter::once((ALL, &m.overall)).chain(m.steps.iter().map(|(k, v)| (k.as_str(), v)))
+        let transports = m.transports.iter().map(|(k, v)| (format!("_{k}"), v));
+        for (tag, h) in std::iter::once((ALL.to_string(), &m.overall))
+            .chain(transports)
+            .chain(m.steps.iter().map(|(k, v)| (k.clone(), v)))
         {
-            let tag = sanitize(tag);
+            let tag = sanitize(&tag);
             w.write_histogram(h, Duration::ZERO, elapsed, Tag::new(&tag))
                 .map_err(|e| format!("{e:?}"))?;
         }
