@@ -113,6 +113,16 @@ mod tests {
     }
 
     #[test]
+    fn required_bindings_are_enforced_by_the_typed_model() {
+        // fhir-sdk models required-binding codes as enums: a code outside the value set fails.
+        let p = json!({"resourceType": "Patient", "gender": "banana"});
+        let e = validate_resource(&p, None).unwrap_err();
+        assert!(e[0].contains("banana"), "{e:?}");
+        let o = json!({"resourceType": "Observation", "status": "done", "code": {"text": "x"}});
+        assert!(validate_resource(&o, None).is_err());
+    }
+
+    #[test]
     fn nested_unknown_elements_are_found() {
         let p = json!({"resourceType": "Patient", "name": [{"family": "Doe", "middle": "Q"}]});
         assert_eq!(
