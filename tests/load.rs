@@ -74,6 +74,27 @@ fn impossible_slo_exits_1_and_names_the_breach() {
 }
 
 #[test]
+fn transport_slos_judge_only_their_transport() {
+    let (out, report, _ws) = run_load(
+        &profile("rate: 20\nduration: 1s\nslo:\n  - {transport: fhir, metric: p99, below: 10s}\n  - {transport: fhir, metric: p99, below: 1us}\n  - {transport: hl7, metric: error_rate, below: 1%}\n  - {transport: hl7, metric: p99, below: 10s}\n"),
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    let r = report.expect("report");
+    let verdicts: Vec<(&str, bool)> = r.slos.iter().map(|s| (s.name.as_str(), s.passed)).collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("p99 of all fhir steps < 10s", true),
+            ("p99 of all fhir steps < 1us", false),
+            ("error_rate of all hl7 steps < 1%", true),
+            ("p99 of all hl7 steps < 10s", false),
+        ]
+    );
+    assert_eq!(r.slos[3].actual, "no requests for `all hl7 steps`");
+}
+
+#[test]
 fn injected_errors_are_counted_by_kind() {
     let (out, report, _ws) = run_load(
         &profile("rate: 40\nduration: 2s\n"),

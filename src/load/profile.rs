@@ -102,6 +102,9 @@ pub struct Slo {
     /// Step name; absent means every step together.
     #[serde(default)]
     pub step: Option<String>,
+    /// `fhir` or `hl7`: every step of that transport together (instead of `step`).
+    #[serde(default)]
+    pub transport: Option<String>,
     /// `p50`, `p90`, `p95`, `p99`, `p99.9`, `max`, `mean`, `error_rate`, `throughput`.
     pub metric: String,
     /// Latency (`800ms`) or error rate (`0.1%`): the value must stay below this.
@@ -190,6 +193,21 @@ pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
         return Err(bad("duration", "a run is limited to 24 hours".into()));
     }
     for slo in &profile.slo {
+        match (&slo.step, slo.transport.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "slo",
+                    "an SLO names a `step` or a `transport`, not both".into(),
+                ))
+            }
+            (None, Some(t)) if !matches!(t, "fhir" | "hl7") => {
+                return Err(bad(
+                    "transport",
+                    format!("SLO transport `{t}` is not `fhir` or `hl7`"),
+                ))
+            }
+            _ => {}
+        }
         let m = slo.metric.as_str();
         let ok = if LATENCY_METRICS.contains(&m) {
             slo.below
@@ -281,6 +299,8 @@ mod tests {
                 .contains("unknown field `bogus`")
         );
         assert_eq!(parse_rate("0.5%"), Some(0.005));
+        let e = load_str("name: x\nscenarios: [{path: a.yaml}]\nrate: 1\nslo:\n  - {transport: smtp, metric: p99, below: 1s}\n").unwrap_err();
+        assert!(e.contains("not `fhir` or `hl7`"), "{e}");
         assert!(load_str(
             "name: x\nscenarios: [{path: a.yaml}]\nmodel: closed\nusers: 2\nduration: 1500ms\n"
         )

@@ -182,23 +182,27 @@ pub fn build(input: ReportInput, m: &Metrics) -> LoadReport {
 }
 
 pub fn evaluate_slo(slo: &Slo, r: &LoadReport) -> SloResult {
-    let scope = slo.step.clone().unwrap_or_else(|| "all steps".into());
-    let lat = match &slo.step {
+    // Scope: one step, one transport, or every step together.
+    let (scope, scoped) = match (&slo.step, &slo.transport) {
+        (Some(n), _) => (n.clone(), Some(r.steps.iter().find(|s| &s.step == n))),
+        (None, Some(t)) => (
+            format!("all {t} steps"),
+            Some(r.transports.iter().find(|s| &s.step == t)),
+        ),
+        (None, None) => ("all steps".to_string(), None),
+    };
+    let lat = match scoped {
         None => Some(&r.overall),
-        Some(name) => r.steps.iter().find(|s| &s.step == name).map(|s| &s.latency),
+        Some(found) => found.map(|s| &s.latency),
     };
     let below = slo.below.clone().unwrap_or_default();
     let m = slo.metric.as_str();
     let (passed, actual) = match m {
         "error_rate" => {
             let limit = parse_rate(&below).unwrap_or(0.0);
-            let (errors, count) = match &slo.step {
+            let (errors, count) = match scoped {
                 None => (r.errors, r.requests),
-                Some(n) => r
-                    .steps
-                    .iter()
-                    .find(|s| &s.step == n)
-                    .map_or((0, 0), |s| (s.errors, s.latency.count)),
+                Some(found) => found.map_or((0, 0), |s| (s.errors, s.latency.count)),
             };
             let rate = if count == 0 {
                 0.0
@@ -218,7 +222,7 @@ pub fn evaluate_slo(slo: &Slo, r: &LoadReport) -> SloResult {
             )
         }
         _ => match lat {
-            None => (false, format!("no requests for step `{scope}`")),
+            None => (false, format!("no requests for `{scope}`")),
             Some(l) => {
                 let v = match m {
                     "p50" => l.p50_ms,
