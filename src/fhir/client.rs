@@ -164,10 +164,18 @@ impl FhirClient {
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|e| TransportError::InvalidRequest(e.to_string()))?;
-        let url = self.parse_url(&req.url)?;
-        if let (Some(lean), "http") = (&self.lean, url.scheme()) {
-            return lean.send(req, &url).await;
+        if let Some(lean) = &self.lean {
+            // The lean path needs an `http::Uri`, which parses without the URL cache's lock and
+            // clone; only a URL the strict URI grammar rejects (a space, say) is normalised first.
+            let uri = match http::Uri::try_from(req.url.as_str()) {
+                Ok(u) => Some(u),
+                Err(_) => http::Uri::try_from(self.parse_url(&req.url)?.as_str()).ok(),
+            };
+            if let Some(uri) = uri.filter(|u| u.scheme_str() == Some("http")) {
+                return lean.send(req, uri).await;
+            }
         }
+        let url = self.parse_url(&req.url)?;
         let mut builder = self.client.request(method, url);
         for (k, v) in &req.headers {
             builder = builder.header(k, v);

@@ -35,12 +35,12 @@ impl LeanHttp {
     pub async fn send(
         &self,
         req: &HttpRequest,
-        url: &url::Url,
+        uri: http::Uri,
     ) -> Result<HttpResponse, TransportError> {
         let invalid = |e: &dyn std::fmt::Display| TransportError::InvalidRequest(e.to_string());
         let mut builder = http::Request::builder()
             .method(req.method.as_bytes())
-            .uri(url.as_str())
+            .uri(uri)
             .header(http::header::USER_AGENT, USER_AGENT);
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());

@@ -75,44 +75,22 @@ pub(crate) async fn run(
         if *weight == 0 {
             continue;
         }
-        let scenario = scenario.clone();
-        let runner = driver.runner.clone();
-        let (tx, live, issued, cap_reached) = (
-            tx.clone(),
-            driver.live.clone(),
-            issued.clone(),
-            cap_reached.clone(),
-        );
-        let worker = driver.worker;
+        // Everything an iteration needs behind one pointer: one clone per iteration, not six.
+        let ctx = Arc::new(IterationContext {
+            scenario: scenario.clone(),
+            runner: driver.runner.clone(),
+            tx: tx.clone(),
+            live: driver.live.clone(),
+            issued: issued.clone(),
+            cap_reached: cap_reached.clone(),
+            cap,
+            worker: driver.worker,
+            start,
+        });
         let iteration: TransactionFunction = Arc::new(move |_user| {
-            let (scenario, runner, tx, live, issued, cap_reached) = (
-                scenario.clone(),
-                runner.clone(),
-                tx.clone(),
-                live.clone(),
-                issued.clone(),
-                cap_reached.clone(),
-            );
+            let ctx = ctx.clone();
             Box::pin(async move {
-                let k = issued.fetch_add(1, Ordering::Relaxed);
-                if k >= cap {
-                    cap_reached.store(true, Ordering::Relaxed);
-                    goose::trigger_killswitch("max_iterations reached");
-                    // Goose's users loop without yielding when a transaction does not wait:
-                    // pause so its controller gets a thread to stop them.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    return Ok(());
-                }
-                let global = k * worker.count as u64 + worker.index as u64;
-                let at = start.elapsed();
-                live.in_flight.fetch_add(1, Ordering::Relaxed);
-                let result = runner.run_iteration(&scenario, global).await;
-                live.in_flight.fetch_sub(1, Ordering::Relaxed);
-                let _ = tx.send(Sample {
-                    steps: result.steps,
-                    lag: Duration::ZERO,
-                    at,
-                });
+                ctx.run().await;
                 Ok(())
             })
         });
@@ -138,6 +116,43 @@ pub(crate) async fn run(
     let interrupted = (goose::is_killswitch_triggered() && !cap_reached.load(Ordering::Relaxed))
         || *driver.interrupt.borrow();
     Ok(ClosedOutcome { interrupted })
+}
+
+struct IterationContext {
+    scenario: Arc<crate::scenario::Scenario>,
+    runner: Arc<crate::run::Runner>,
+    tx: mpsc::UnboundedSender<Sample>,
+    live: Arc<super::driver::Live>,
+    issued: Arc<AtomicU64>,
+    cap_reached: Arc<AtomicBool>,
+    cap: u64,
+    worker: super::driver::Worker,
+    start: Instant,
+}
+
+impl IterationContext {
+    /// One goose transaction: one scenario iteration, or a stop once the cap is reached.
+    async fn run(&self) {
+        let k = self.issued.fetch_add(1, Ordering::Relaxed);
+        if k >= self.cap {
+            self.cap_reached.store(true, Ordering::Relaxed);
+            goose::trigger_killswitch("max_iterations reached");
+            // Goose's users loop without yielding when a transaction does not wait: pause so
+            // its controller gets a thread to stop them.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return;
+        }
+        let global = k * self.worker.count as u64 + self.worker.index as u64;
+        let at = self.start.elapsed();
+        self.live.in_flight.fetch_add(1, Ordering::Relaxed);
+        let result = self.runner.run_iteration(&self.scenario, global).await;
+        self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let _ = self.tx.send(Sample {
+            steps: result.steps,
+            lag: Duration::ZERO,
+            at,
+        });
+    }
 }
 
 #[cfg(test)]

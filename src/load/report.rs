@@ -137,24 +137,8 @@ pub fn build(input: ReportInput, m: &Metrics) -> LoadReport {
         },
         errors_by_kind: m.errors.clone(),
         overall: latency(&m.overall),
-        steps: m
-            .steps
-            .iter()
-            .map(|(name, h)| StepLatency {
-                step: name.clone(),
-                errors: m.step_errors.get(name).copied().unwrap_or(0),
-                latency: latency(h),
-            })
-            .collect(),
-        transports: m
-            .transports
-            .iter()
-            .map(|(name, h)| StepLatency {
-                step: name.to_string(),
-                errors: m.transport_errors.get(name).copied().unwrap_or(0),
-                latency: latency(h),
-            })
-            .collect(),
+        steps: grouped(&m.steps, &m.step_errors),
+        transports: grouped(&m.transports, &m.transport_errors),
         slos: Vec::new(),
         series: m
             .seconds
@@ -179,6 +163,21 @@ pub fn build(input: ReportInput, m: &Metrics) -> LoadReport {
         .map(|s| evaluate_slo(s, &report))
         .collect();
     report
+}
+
+/// One row per group (step or transport): its latency and error count.
+fn grouped<K: Ord + std::fmt::Display>(
+    hists: &BTreeMap<K, Histogram<u64>>,
+    errors: &BTreeMap<K, u64>,
+) -> Vec<StepLatency> {
+    hists
+        .iter()
+        .map(|(name, h)| StepLatency {
+            step: name.to_string(),
+            errors: errors.get(name).copied().unwrap_or(0),
+            latency: latency(h),
+        })
+        .collect()
 }
 
 pub fn evaluate_slo(slo: &Slo, r: &LoadReport) -> SloResult {
