@@ -13,6 +13,10 @@ use emr_harness::hl7::{structure, Message};
 use emr_harness::mllp::{MllpClient, MllpConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+// The allocator the shipped binary uses (src/main.rs), so the listener is measured as it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MSG: &str = "MSH|^~\\&|REGADT|HOSP|EMR|HOSP|20261125093000||ADT^A08^ADT_A01|CTRL|P|2.5.1\rEVN|A08|20261125093000\rPID|1||BENCH1^^^HOSP^MR||EVERYMAN^ADAM^A^III||19610615|M|||1200 N ELM STREET^^GREENSBORO^NC^27401\rPV1|1|I|2000^2012^01||||||||||||||||V1001\r";
 
 fn fixtures() -> Vec<String> {
@@ -91,7 +95,7 @@ async fn round_trips_on_worker(label: &str, addr: &str, n: usize) {
 }
 
 /// `conns` connections in parallel, each sending `n / conns` messages back to back.
-async fn parallel_round_trips(label: &str, addr: &str, conns: usize, n: usize) {
+async fn parallel_round_trips(label: &str, addr: &str, conns: usize, n: usize) -> f64 {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conns {
@@ -111,11 +115,12 @@ async fn parallel_round_trips(label: &str, addr: &str, conns: usize, n: usize) {
         "{label:<22} {:8.0} round trips/s  ({n} on {conns} connections)",
         n as f64 / secs
     );
+    n as f64 / secs
 }
 
 /// The raw ping-pong: `conns` plain TCP clients each writing one MLLP frame and reading until the
 /// end block, back to back (no codec, no ACK parsing): the floor for any MLLP client.
-async fn raw_ping_pong(label: &str, addr: &str, conns: usize, n: usize) {
+async fn raw_ping_pong(label: &str, addr: &str, conns: usize, n: usize) -> f64 {
     let frame = [&[0x0b][..], MSG.as_bytes(), &[0x1c, 0x0d]].concat();
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -145,13 +150,12 @@ async fn raw_ping_pong(label: &str, addr: &str, conns: usize, n: usize) {
         "{label:<22} {:8.0} round trips/s  ({n} on {conns} connection(s))",
         n as f64 / secs
     );
+    n as f64 / secs
 }
 
 /// Echoes each MLLP frame back unchanged: the cost of the transport alone.
-async fn raw_echo() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+async fn raw_echo(bind: &str) -> String {
+    let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
@@ -178,15 +182,60 @@ async fn raw_echo() -> String {
     addr
 }
 
+/// `cargo bench --bench hl7 -- mllp` skips the parser measurements; `-- mllp profile-sandbox` adds
+/// a long 8-connection run against the sandbox, to profile the listener. `serve-echo ADDR` and
+/// `pinned ECHO_ADDR SANDBOX_ADDR` are the two halves of `benches/mllp-rate.sh`, which runs the
+/// servers and the clients on separate cores.
 fn main() {
-    parse_throughput();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "serve-echo") {
+        let bind = args.get(i + 1).cloned().unwrap_or("127.0.0.1:0".into());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            println!("echo on {}", raw_echo(&bind).await);
+            std::future::pending::<()>().await
+        });
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "pinned") {
+        let (echo, sandbox) = (args[i + 1].clone(), args[i + 2].clone());
+        let n: usize = std::env::var("N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50_000);
+        // One thread: the script pins this process to one core.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let conns: Vec<usize> = std::env::var("CONNS")
+                .unwrap_or("1 8".into())
+                .split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect();
+            for conns in conns {
+                let raw = raw_ping_pong("raw ping-pong:", &echo, conns, n).await;
+                let ours = parallel_round_trips("sandbox listener:", &sandbox, conns, n).await;
+                println!("ratio on {conns} connection(s): {:.2}", ours / raw);
+            }
+        });
+        return;
+    }
+    let only_mllp = args.iter().any(|a| a == "mllp");
+    if !only_mllp {
+        parse_throughput();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let n = 5000;
-        let echo = raw_echo().await;
+        let n = 20_000;
+        let echo = raw_echo("127.0.0.1:0").await;
         raw_ping_pong("raw ping-pong:", &echo, 1, n).await;
         round_trips("raw TCP echo:", &echo, n).await;
         let sb = emr_harness::sandbox::start(Default::default())
@@ -201,6 +250,10 @@ fn main() {
         raw_ping_pong("raw ping-pong, 8 conn:", &echo, 8, 4 * n).await;
         parallel_round_trips("raw TCP echo, 8 conn:", &echo, 8, 4 * n).await;
         parallel_round_trips("sandbox, 8 conn:", &addr, 8, 4 * n).await;
+        if std::env::args().any(|a| a == "profile-sandbox") {
+            // Long enough for `perf record` to see the listener rather than the set-up.
+            parallel_round_trips("sandbox, 8 conn:", &addr, 8, 40 * n).await;
+        }
         sb.stop().await;
     });
 }

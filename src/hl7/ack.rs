@@ -26,26 +26,35 @@ pub fn build_ack(
     error: Option<&AckError>,
 ) -> Message {
     let d = msg.delimiters;
-    let v = |p: &str| msg.raw_value(p);
-    let trigger = msg.value("MSH-9.2").unwrap_or_default();
+    // Raw field texts are copied as received (same delimiters, so no decode and re-encode).
+    let msh_in = msg.segment("MSH", 1);
+    let v = |n: usize| {
+        msh_in
+            .and_then(|s| s.fields.get(n - 1))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let trigger = msh_in
+        .map(|s| msg.component_of(s, 9, 2))
+        .unwrap_or_default();
     let msh = Segment {
         name: "MSH".into(),
         fields: vec![
             d.field.to_string(),
             d.encoding_characters(),
-            v("MSH-5"),
-            v("MSH-6"),
-            v("MSH-3"),
-            v("MSH-4"),
+            v(5),
+            v(6),
+            v(3),
+            v(4),
             timestamp.to_string(),
             String::new(),
             format!("ACK{c}{trigger}{c}ACK", c = d.component),
             control_id.to_string(),
-            v("MSH-11"),
-            v("MSH-12"),
+            v(11),
+            v(12),
         ],
     };
-    let mut msa = vec![code.to_string(), v("MSH-10")];
+    let mut msa = vec![code.to_string(), v(10)];
     if let Some(e) = error {
         msa.push(encode(&e.text, &d));
     }
@@ -87,21 +96,6 @@ pub fn build_reject(code: &str, control_id: &str, timestamp: &str, error: &AckEr
         segments: Vec::new(),
     });
     build_ack(&stub, code, control_id, timestamp, Some(error))
-}
-
-impl Message {
-    /// The raw text at a path string (for copying between messages unescaped-and-re-escaped).
-    pub fn raw_value(&self, path: &str) -> String {
-        self.value(path)
-            .map(|v| {
-                if path.starts_with("MSH-1") || path.starts_with("MSH-2") {
-                    v
-                } else {
-                    encode(&v, &self.delimiters)
-                }
-            })
-            .unwrap_or_default()
-    }
 }
 
 #[cfg(test)]

@@ -246,6 +246,16 @@ impl Message {
             .unwrap_or_default()
     }
 
+    /// Field `field` of `seg` (a segment of this message), all repetitions, decoded; empty when
+    /// absent. The path-free form of `get` for a whole field.
+    pub fn field_of(&self, seg: &Segment, field: usize) -> String {
+        match field.checked_sub(1).and_then(|i| seg.fields.get(i)) {
+            None => String::new(),
+            Some(raw) if seg.name == "MSH" && field <= 2 => raw.clone(),
+            Some(raw) => decode(raw, &self.delimiters),
+        }
+    }
+
     /// Shorthand for `get` with a path string; `None` for a bad path or a missing value.
     pub fn value(&self, path: &str) -> Option<String> {
         self.get(&FieldPath::parse(path).ok()?)
@@ -310,8 +320,11 @@ impl Message {
 
     /// `MSH-9.1^MSH-9.2`, e.g. `ADT^A01`, for messages and errors.
     pub fn message_type(&self) -> String {
-        let code = self.value("MSH-9.1").unwrap_or_default();
-        let trigger = self.value("MSH-9.2").unwrap_or_default();
+        let Some(msh) = self.segment("MSH", 1) else {
+            return String::new();
+        };
+        let code = self.component_of(msh, 9, 1);
+        let trigger = self.component_of(msh, 9, 2);
         if trigger.is_empty() {
             code
         } else {
@@ -320,7 +333,9 @@ impl Message {
     }
 
     pub fn control_id(&self) -> String {
-        self.value("MSH-10").unwrap_or_default()
+        self.segment("MSH", 1)
+            .map(|msh| self.field_of(msh, 10))
+            .unwrap_or_default()
     }
 }
 

@@ -228,7 +228,7 @@ pub async fn create(
     }
     let id = new_id();
     let v = store.put(&rtype, &id, resource, "POST");
-    resource_response(&state, StatusCode::CREATED, &rtype, &id, &v, ret, true)
+    resource_response(&state, StatusCode::CREATED, &rtype, &id, v, ret, true)
 }
 
 pub async fn read(
@@ -340,7 +340,7 @@ pub async fn update(
         StatusCode::CREATED
     };
     let v = store.put(&rtype, &id, resource, "PUT");
-    resource_response(&state, status, &rtype, &id, &v, ret, true)
+    resource_response(&state, status, &rtype, &id, v, ret, true)
 }
 
 pub async fn delete(
@@ -736,7 +736,7 @@ pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
             ("POST", Some(r)) => {
                 let id = new.unwrap_or_else(new_id);
                 let v = store.put(&rtype, &id, r, "POST");
-                write_entry(&state, "201 Created", &rtype, &id, &v)
+                write_entry(&state, "201 Created", &rtype, &id, v)
             }
             ("PUT", Some(r)) => {
                 let id = id.unwrap_or_default();
@@ -749,7 +749,7 @@ pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
                     if existed { "200 OK" } else { "201 Created" },
                     &rtype,
                     &id,
-                    &v,
+                    v,
                 )
             }
             ("DELETE", _) => {

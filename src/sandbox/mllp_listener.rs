@@ -141,7 +141,7 @@ pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
             return build_reject("AR", &control_id, &now, &err);
         }
     };
-    let enhanced = !msg.value("MSH-15").unwrap_or_default().is_empty();
+    let enhanced = !msg.raw_field("MSH", 1, 15).unwrap_or_default().is_empty();
     let code = |original: &str| -> String {
         if enhanced {
             original.replacen('A', "C", 1)
@@ -180,10 +180,14 @@ pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
         };
         return build_ack(&msg, &code("AE"), &control_id, &now, Some(&err));
     }
-    let applied = {
-        let mut store = state.store.write().unwrap_or_else(|p| p.into_inner());
-        v2_to_fhir::apply(&mut store, &msg)
-    };
+    // Mapped before the lock is taken: the lock covers only the lookups and writes.
+    let applied = v2_to_fhir::map(&msg).map(|mapped| match mapped {
+        Some(m) => {
+            let mut store = state.store.write().unwrap_or_else(|p| p.into_inner());
+            v2_to_fhir::write(&mut store, m)
+        }
+        None => Vec::new(),
+    });
     match applied {
         Ok(changes) => {
             tracing::debug!(?changes, "MLLP message applied");

@@ -34,12 +34,16 @@ impl History {
         self.versions.last()
     }
 
-    fn push(&mut self, v: Version) {
-        self.versions.push(v);
+    /// Appends `v` and returns it: by reference, because the HL7 feed writes thousands of
+    /// versions a second and most callers only read the version id.
+    fn push(&mut self, v: Version) -> &Version {
         // Trim in batches, so a resource over the limit is not shifted on every write.
-        if self.versions.len() >= 2 * VERSIONS_KEPT {
-            self.versions.drain(..self.versions.len() - VERSIONS_KEPT);
+        if self.versions.len() + 1 >= 2 * VERSIONS_KEPT {
+            self.versions
+                .drain(..self.versions.len() + 1 - VERSIONS_KEPT);
         }
+        self.versions.push(v);
+        &self.versions[self.versions.len() - 1]
     }
 }
 
@@ -47,11 +51,12 @@ impl History {
 pub struct Store {
     types: HashMap<String, HashMap<String, History>>,
     next_seq: u64,
-    /// (type, identifier value) → ids that carried it in some version. The HL7 feed looks up
+    /// type → identifier value → ids that carried it in some version. The HL7 feed looks up
     /// patients, visits and orders by identifier on every message; a scan of the whole type made
     /// a long load run slower with every patient it created. Entries are candidates, checked
     /// against the current version on lookup, so updates and deletes never leave wrong answers.
-    by_identifier: HashMap<(String, String), Vec<String>>,
+    /// Nested rather than keyed by a pair so that a lookup by `&str` allocates nothing.
+    by_identifier: HashMap<String, HashMap<String, Vec<String>>>,
 }
 
 pub enum Read<'a> {
@@ -95,7 +100,8 @@ impl Store {
     ) -> impl Iterator<Item = (u64, &'a Value)> + 'a {
         let map = self.types.get(rtype);
         self.by_identifier
-            .get(&(rtype.to_string(), value.to_string()))
+            .get(rtype)
+            .and_then(|values| values.get(value))
             .into_iter()
             .flatten()
             .filter_map(move |id| {
@@ -147,18 +153,22 @@ impl Store {
         id: &str,
         mut resource: Value,
         method: &'static str,
-    ) -> Version {
+    ) -> &Version {
         let now = Utc::now();
         let seq = self.next_seq;
-        let history = self
-            .types
-            .entry(rtype.to_string())
-            .or_default()
-            .entry(id.to_string())
-            .or_insert_with(|| History {
+        // Looked up before inserting, so the common write (an update) allocates no keys.
+        if !self.types.contains_key(rtype) {
+            self.types.insert(rtype.to_string(), HashMap::new());
+        }
+        let of_type = self.types.get_mut(rtype).expect("inserted above");
+        if !of_type.contains_key(id) {
+            let fresh = History {
                 seq,
                 versions: Vec::new(),
-            });
+            };
+            of_type.insert(id.to_string(), fresh);
+        }
+        let history = of_type.get_mut(id).expect("inserted above");
         if history.versions.is_empty() {
             self.next_seq += 1;
         }
@@ -173,13 +183,19 @@ impl Store {
                 meta.insert("lastUpdated".into(), Value::String(instant(now)));
             }
         }
-        for value in identifier_values(&resource) {
-            let ids = self
-                .by_identifier
-                .entry((rtype.to_string(), value.to_string()))
-                .or_default();
-            if !ids.iter().any(|known| known == id) {
-                ids.push(id.to_string());
+        if identifier_values(&resource).next().is_some() {
+            let index = match self.by_identifier.get_mut(rtype) {
+                Some(index) => index,
+                None => self.by_identifier.entry(rtype.to_string()).or_default(),
+            };
+            for value in identifier_values(&resource) {
+                let ids = match index.get_mut(value) {
+                    Some(ids) => ids,
+                    None => index.entry(value.to_string()).or_default(),
+                };
+                if !ids.iter().any(|known| known == id) {
+                    ids.push(id.to_string());
+                }
             }
         }
         let v = Version {
@@ -188,8 +204,7 @@ impl Store {
             resource: Some(resource),
             method,
         };
-        history.push(v.clone());
-        v
+        history.push(v)
     }
 
     /// Marks `rtype/id` deleted. Returns the delete version, or `None` when nothing was live.

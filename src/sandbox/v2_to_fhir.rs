@@ -4,37 +4,176 @@
 
 use serde_json::{json, Value};
 
-use super::store::Store;
+use super::store::{Read, Store};
+use crate::hl7::message::{decode, Delimiters, Segment};
 use crate::hl7::Message;
+
+/// What one accepted message means for the FHIR store, worked out from the message alone so
+/// that the listener holds the store's lock only for the lookups and writes (under load, eight
+/// connections contend for that lock).
+#[derive(Debug)]
+pub struct Mapped {
+    /// PID-3.1, the identifier the patient is looked up by.
+    mrn: String,
+    patient: Value,
+    /// Only ADT changes who the patient is; orders and results name an existing one.
+    demographics: bool,
+    then: Follow,
+}
+
+/// What the message adds beside the patient. References to the patient (and to the order) are
+/// filled in by `write`, once the ids are known.
+#[derive(Debug)]
+enum Follow {
+    Nothing,
+    Encounter {
+        resource: Value,
+        visit: String,
+    },
+    Order {
+        resource: Value,
+        placer: String,
+    },
+    Results {
+        observations: Vec<Value>,
+        placer: String,
+        all_final: bool,
+    },
+}
 
 /// Applies `msg` to the store. Returns a description of what changed, or the reason it could not.
 pub fn apply(store: &mut Store, msg: &Message) -> Result<Vec<String>, String> {
-    let event = msg.message_type();
-    match event.as_str() {
-        "ADT^A01" | "ADT^A04" | "ADT^A08" | "ADT^A03" | "ADT^A05" => {
-            let (pid, mut changes) = upsert_patient(store, msg)?;
-            if msg.segment("PV1", 1).is_some() {
-                changes.push(upsert_encounter(store, msg, &pid, &event));
-            }
-            Ok(changes)
-        }
-        "ORM^O01" => {
-            let (pid, mut changes) = upsert_patient(store, msg)?;
-            changes.push(upsert_order(store, msg, &pid));
-            Ok(changes)
-        }
-        "ORU^R01" => {
-            let (pid, mut changes) = upsert_patient(store, msg)?;
-            changes.extend(observations(store, msg, &pid));
-            Ok(changes)
-        }
-        // Accepted and acknowledged, with nothing to store in the sandbox's FHIR model.
-        _ => Ok(Vec::new()),
-    }
+    Ok(match map(msg)? {
+        Some(mapped) => write(store, mapped),
+        None => Vec::new(),
+    })
 }
 
-fn val(msg: &Message, path: &str) -> String {
-    msg.value(path).unwrap_or_default()
+/// The FHIR resources `msg` carries; `None` for an accepted type the sandbox stores nothing for.
+pub fn map(msg: &Message) -> Result<Option<Mapped>, String> {
+    let event = msg.message_type();
+    let then = match event.as_str() {
+        "ADT^A01" | "ADT^A04" | "ADT^A08" | "ADT^A03" | "ADT^A05" => {
+            if msg.segment("PV1", 1).is_some() {
+                encounter(msg, &event)
+            } else {
+                Follow::Nothing
+            }
+        }
+        "ORM^O01" => order(msg),
+        "ORU^R01" => results(msg),
+        _ => return Ok(None),
+    };
+    let (mrn, patient) = patient(msg)?;
+    Ok(Some(Mapped {
+        mrn,
+        patient,
+        demographics: event.starts_with("ADT"),
+        then,
+    }))
+}
+
+/// Writes what `map` worked out: looks the patient, visit and order up by identifier, creates or
+/// updates them, and links the rest to them.
+pub fn write(store: &mut Store, mapped: Mapped) -> Vec<String> {
+    let (pid, mut changes) = write_patient(store, mapped.mrn, mapped.patient, mapped.demographics);
+    let subject = json!({"reference": format!("Patient/{pid}")});
+    match mapped.then {
+        Follow::Nothing => {}
+        Follow::Encounter {
+            mut resource,
+            visit,
+        } => {
+            resource["subject"] = subject;
+            let existing = (!visit.is_empty())
+                .then(|| find_by_identifier(store, "Encounter", &visit))
+                .flatten();
+            changes.push(match existing {
+                Some(id) => {
+                    let v = store.put("Encounter", &id, resource, "PUT");
+                    format!("Encounter/{id} updated to version {}", v.version_id)
+                }
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    store.put("Encounter", &id, resource, "POST");
+                    format!("Encounter/{id} created")
+                }
+            });
+        }
+        Follow::Order {
+            mut resource,
+            placer,
+        } => {
+            resource["subject"] = subject;
+            let id = (!placer.is_empty())
+                .then(|| find_by_identifier(store, "ServiceRequest", &placer))
+                .flatten()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let v = store.put("ServiceRequest", &id, resource, "PUT");
+            changes.push(format!("ServiceRequest/{id} version {}", v.version_id));
+        }
+        Follow::Results {
+            observations,
+            placer,
+            all_final,
+        } => {
+            let order = (!placer.is_empty())
+                .then(|| find_by_identifier(store, "ServiceRequest", &placer))
+                .flatten();
+            for mut obs in observations {
+                obs["subject"] = subject.clone();
+                if let Some(oid) = &order {
+                    obs["basedOn"] = json!([{"reference": format!("ServiceRequest/{oid}")}]);
+                }
+                let id = uuid::Uuid::new_v4().to_string();
+                store.put("Observation", &id, obs, "POST");
+                changes.push(format!("Observation/{id} created"));
+            }
+            if let (Some(oid), true) = (order, all_final) {
+                let current = match store.read("ServiceRequest", &oid) {
+                    Read::Found(v) => v.resource.clone(),
+                    _ => None,
+                };
+                if let Some(mut sr) = current {
+                    sr["status"] = json!("completed");
+                    store.put("ServiceRequest", &oid, sr, "PUT");
+                    changes.push(format!("ServiceRequest/{oid} completed"));
+                }
+            }
+        }
+    }
+    changes
+}
+
+/// One segment's values, read without formatting and parsing a path for each: the listener maps
+/// every message it accepts, thousands a second under load. Absent segments and fields read as
+/// empty, as FHIR leaves out what v2 left empty.
+struct Fields<'a> {
+    msg: &'a Message,
+    seg: Option<&'a Segment>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(msg: &'a Message, name: &str, occurrence: usize) -> Self {
+        Fields {
+            msg,
+            seg: msg.segment(name, occurrence),
+        }
+    }
+
+    /// `SEG-n`, whole.
+    fn field(&self, n: usize) -> String {
+        self.seg
+            .map(|s| self.msg.field_of(s, n))
+            .unwrap_or_default()
+    }
+
+    /// `SEG-n.c` of the first repetition.
+    fn comp(&self, n: usize, c: usize) -> String {
+        self.seg
+            .map(|s| self.msg.component_of(s, n, c))
+            .unwrap_or_default()
+    }
 }
 
 /// HL7 TS (`YYYY[MM[DD[HHMM[SS[.S]]]]][+ZZZZ]`) as a FHIR date or dateTime.
@@ -77,62 +216,64 @@ fn date_only(ts: &str) -> Option<String> {
     fhir_datetime(ts).map(|d| d.chars().take(10).collect())
 }
 
-/// CX.4 assigning authority as an identifier system.
-fn identifier_system(msg: &Message, rep: usize) -> String {
-    let oid = val(msg, &format!("PID-3[{rep}].4.2"));
-    if !oid.is_empty() {
-        return format!("urn:oid:{oid}");
+/// One PID-3 repetition (a CX) as a FHIR identifier: CX.1 the value, CX.4 (assigning authority:
+/// namespace^OID^type) the system.
+fn identifier(cx: &str, d: &Delimiters) -> Option<Value> {
+    let mut comps = cx.split(d.component);
+    let value = decode(comps.next().unwrap_or_default(), d);
+    if value.is_empty() {
+        return None;
     }
-    let authority = val(msg, &format!("PID-3[{rep}].4.1"));
-    if authority.is_empty() {
+    let authority = comps.nth(2).unwrap_or_default();
+    let mut subs = authority.split(d.subcomponent);
+    let namespace = decode(subs.next().unwrap_or_default(), d);
+    let oid = decode(subs.next().unwrap_or_default(), d);
+    let system = if !oid.is_empty() {
+        format!("urn:oid:{oid}")
+    } else if namespace.is_empty() {
         "urn:emr-harness:sandbox:identifier".into()
     } else {
-        format!("urn:emr-harness:sandbox:{}", authority.to_ascii_lowercase())
-    }
+        format!("urn:emr-harness:sandbox:{}", namespace.to_ascii_lowercase())
+    };
+    Some(json!({"system": system, "value": value}))
 }
 
-fn find_by_identifier(store: &Store, rtype: &str, value: &str) -> Option<(String, Value)> {
-    // The earliest-created match wins, as a search sorted by creation would give.
+/// The id of the earliest-created `rtype` carrying identifier `value`, as a search sorted by
+/// creation would give.
+fn find_by_identifier(store: &Store, rtype: &str, value: &str) -> Option<String> {
     store
         .with_identifier(rtype, value)
         .min_by_key(|(seq, _)| *seq)
-        .map(|(_, r)| {
-            (
-                r.get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                r.clone(),
-            )
-        })
+        .and_then(|(_, r)| r.get("id").and_then(Value::as_str))
+        .map(str::to_string)
 }
 
-fn upsert_patient(store: &mut Store, msg: &Message) -> Result<(String, Vec<String>), String> {
-    let mrn = val(msg, "PID-3.1");
+fn patient(msg: &Message) -> Result<(String, Value), String> {
+    let pid = Fields::of(msg, "PID", 1);
+    let mrn = pid.comp(3, 1);
     if mrn.is_empty() {
         return Err("PID-3 (patient identifier) is empty".into());
     }
-    let raw = msg.raw_field("PID", 1, 3).unwrap_or_default();
-    let reps = raw.split(msg.delimiters.repetition).count().max(1);
-    let identifiers: Vec<Value> = (1..=reps)
-        .filter_map(|r| {
-            let v = val(msg, &format!("PID-3[{r}].1"));
-            (!v.is_empty()).then(|| json!({"system": identifier_system(msg, r), "value": v}))
-        })
+    let d = &msg.delimiters;
+    let identifiers: Vec<Value> = msg
+        .raw_field("PID", 1, 3)
+        .unwrap_or_default()
+        .split(d.repetition)
+        .filter_map(|cx| identifier(cx, d))
         .collect();
     let mut patient = json!({"resourceType": "Patient", "identifier": identifiers, "active": true});
-    let family = val(msg, "PID-5.1");
-    let given: Vec<String> = [val(msg, "PID-5.2"), val(msg, "PID-5.3")]
+    let family = pid.comp(5, 1);
+    let given: Vec<String> = [pid.comp(5, 2), pid.comp(5, 3)]
         .into_iter()
         .filter(|g| !g.is_empty())
         .collect();
     if !family.is_empty() || !given.is_empty() {
         patient["name"] = json!([{"use": "official", "family": family, "given": given}]);
     }
-    if let Some(d) = date_only(&val(msg, "PID-7")) {
+    if let Some(d) = date_only(&pid.field(7)) {
         patient["birthDate"] = json!(d);
     }
-    let gender = match val(msg, "PID-8").as_str() {
+    let gender = match pid.field(8).as_str() {
         "M" => Some("male"),
         "F" => Some("female"),
         "O" | "A" => Some("other"),
@@ -142,36 +283,43 @@ fn upsert_patient(store: &mut Store, msg: &Message) -> Result<(String, Vec<Strin
     if let Some(g) = gender {
         patient["gender"] = json!(g);
     }
-    let line = val(msg, "PID-11.1");
+    let line = pid.comp(11, 1);
     if !line.is_empty() {
-        patient["address"] = json!([{"line": [line], "city": val(msg, "PID-11.3"), "state": val(msg, "PID-11.4"), "postalCode": val(msg, "PID-11.5")}]);
+        patient["address"] = json!([{"line": [line], "city": pid.comp(11, 3), "state": pid.comp(11, 4), "postalCode": pid.comp(11, 5)}]);
     }
-    let phone = val(msg, "PID-13.1");
+    let phone = pid.comp(13, 1);
     if !phone.is_empty() {
         patient["telecom"] = json!([{"system": "phone", "value": phone, "use": "home"}]);
     }
     strip_empty(&mut patient);
-    let demographics = msg.message_type().starts_with("ADT");
+    Ok((mrn, patient))
+}
+
+fn write_patient(
+    store: &mut Store,
+    mrn: String,
+    patient: Value,
+    demographics: bool,
+) -> (String, Vec<String>) {
     match find_by_identifier(store, "Patient", &mrn) {
-        // Orders and results name the patient; only ADT changes who the patient is.
-        Some((id, _)) if !demographics => Ok((id, Vec::new())),
-        Some((id, _)) => {
+        Some(id) if !demographics => (id, Vec::new()),
+        Some(id) => {
             let v = store.put("Patient", &id, patient, "PUT");
-            Ok((
-                id.clone(),
-                vec![format!("Patient/{id} updated to version {}", v.version_id)],
-            ))
+            let change = format!("Patient/{id} updated to version {}", v.version_id);
+            (id, vec![change])
         }
         None => {
             let id = uuid::Uuid::new_v4().to_string();
             store.put("Patient", &id, patient, "POST");
-            Ok((id.clone(), vec![format!("Patient/{id} created")]))
+            let change = format!("Patient/{id} created");
+            (id, vec![change])
         }
     }
 }
 
-fn upsert_encounter(store: &mut Store, msg: &Message, patient_id: &str, event: &str) -> String {
-    let (code, display) = match val(msg, "PV1-2").as_str() {
+fn encounter(msg: &Message, event: &str) -> Follow {
+    let pv1 = Fields::of(msg, "PV1", 1);
+    let (code, display) = match pv1.field(2).as_str() {
         "I" => ("IMP", "inpatient encounter"),
         "E" => ("EMER", "emergency"),
         "P" => ("PRENC", "pre-admission"),
@@ -182,48 +330,36 @@ fn upsert_encounter(store: &mut Store, msg: &Message, patient_id: &str, event: &
     } else {
         "in-progress"
     };
-    let visit = val(msg, "PV1-19.1");
+    let visit = pv1.comp(19, 1);
     let mut enc = json!({
         "resourceType": "Encounter",
         "status": status,
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": code, "display": display},
-        "subject": {"reference": format!("Patient/{patient_id}")},
     });
     if !visit.is_empty() {
         enc["identifier"] = json!([{"system": "urn:emr-harness:sandbox:visit", "value": visit}]);
     }
     let mut period = serde_json::Map::new();
-    if let Some(start) = fhir_datetime(&val(msg, "PV1-44")) {
+    if let Some(start) = fhir_datetime(&pv1.field(44)) {
         period.insert("start".into(), json!(start));
     }
-    if let Some(end) = fhir_datetime(&val(msg, "PV1-45")) {
+    if let Some(end) = fhir_datetime(&pv1.field(45)) {
         period.insert("end".into(), json!(end));
     }
     if !period.is_empty() {
         enc["period"] = Value::Object(period);
     }
-    let existing = if visit.is_empty() {
-        None
-    } else {
-        find_by_identifier(store, "Encounter", &visit)
-    };
-    match existing {
-        Some((id, _)) => {
-            let v = store.put("Encounter", &id, enc, "PUT");
-            format!("Encounter/{id} updated to version {}", v.version_id)
-        }
-        None => {
-            let id = uuid::Uuid::new_v4().to_string();
-            store.put("Encounter", &id, enc, "POST");
-            format!("Encounter/{id} created")
-        }
+    Follow::Encounter {
+        resource: enc,
+        visit,
     }
 }
 
-fn coding(msg: &Message, path: &str) -> Value {
-    let code = val(msg, &format!("{path}.1"));
-    let display = val(msg, &format!("{path}.2"));
-    let system = match val(msg, &format!("{path}.3")).as_str() {
+/// A CE/CWE field (code^text^coding system) as a CodeableConcept.
+fn coding(seg: &Fields, field: usize) -> Value {
+    let code = seg.comp(field, 1);
+    let display = seg.comp(field, 2);
+    let system = match seg.comp(field, 3).as_str() {
         "LN" => "http://loinc.org".to_string(),
         "SCT" | "SNM" => "http://snomed.info/sct".to_string(),
         "" => "urn:emr-harness:sandbox:local".to_string(),
@@ -236,9 +372,10 @@ fn coding(msg: &Message, path: &str) -> Value {
     json!({"coding": [c]})
 }
 
-fn upsert_order(store: &mut Store, msg: &Message, patient_id: &str) -> String {
-    let placer = val(msg, "ORC-2.1");
-    let status = match val(msg, "ORC-1").as_str() {
+fn order(msg: &Message) -> Follow {
+    let orc = Fields::of(msg, "ORC", 1);
+    let placer = orc.comp(2, 1);
+    let status = match orc.field(1).as_str() {
         "CA" | "OC" => "revoked",
         "HD" => "on-hold",
         _ => "active",
@@ -247,39 +384,30 @@ fn upsert_order(store: &mut Store, msg: &Message, patient_id: &str) -> String {
         "resourceType": "ServiceRequest",
         "status": status,
         "intent": "order",
-        "code": coding(msg, "OBR-4"),
-        "subject": {"reference": format!("Patient/{patient_id}")},
+        "code": coding(&Fields::of(msg, "OBR", 1), 4),
     });
     if !placer.is_empty() {
         order["identifier"] =
             json!([{"system": "urn:emr-harness:sandbox:placer", "value": placer}]);
     }
-    let existing = if placer.is_empty() {
-        None
-    } else {
-        find_by_identifier(store, "ServiceRequest", &placer)
-    };
-    let id = existing
-        .map(|(id, _)| id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let v = store.put("ServiceRequest", &id, order, "PUT");
-    format!("ServiceRequest/{id} version {}", v.version_id)
+    Follow::Order {
+        resource: order,
+        placer,
+    }
 }
 
-fn observations(store: &mut Store, msg: &Message, patient_id: &str) -> Vec<String> {
-    let mut changes = Vec::new();
-    let placer = val(msg, "OBR-2.1");
-    let order = if placer.is_empty() {
-        None
-    } else {
-        find_by_identifier(store, "ServiceRequest", &placer)
-    };
+fn results(msg: &Message) -> Follow {
     let count = msg.segments.iter().filter(|s| s.name == "OBX").count();
-    let effective = fhir_datetime(&val(msg, "OBR-7"));
+    let obr = Fields::of(msg, "OBR", 1);
+    let effective = fhir_datetime(&obr.field(7));
     let mut all_final = count > 0;
-    for n in 1..=count {
-        let p = |f: &str| format!("OBX[{n}]-{f}");
-        let status = match val(msg, &p("11")).as_str() {
+    let mut observations = Vec::with_capacity(count);
+    for seg in msg.segments.iter().filter(|s| s.name == "OBX") {
+        let obx = Fields {
+            msg,
+            seg: Some(seg),
+        };
+        let status = match obx.field(11).as_str() {
             "F" => "final",
             "C" => "corrected",
             "P" => "preliminary",
@@ -291,14 +419,13 @@ fn observations(store: &mut Store, msg: &Message, patient_id: &str) -> Vec<Strin
         let mut obs = json!({
             "resourceType": "Observation",
             "status": status,
-            "code": coding(msg, &p("3")),
-            "subject": {"reference": format!("Patient/{patient_id}")},
+            "code": coding(&obx, 3),
         });
-        let value = val(msg, &p("5"));
-        match val(msg, &p("2")).as_str() {
+        let value = obx.field(5);
+        match obx.field(2).as_str() {
             "NM" => {
                 if let Ok(n) = value.parse::<f64>() {
-                    let unit = val(msg, &format!("{}.1", p("6")));
+                    let unit = obx.comp(6, 1);
                     let mut q = json!({"value": n});
                     if !unit.is_empty() {
                         q["unit"] = json!(unit);
@@ -311,26 +438,20 @@ fn observations(store: &mut Store, msg: &Message, patient_id: &str) -> Vec<Strin
             _ if !value.is_empty() => obs["valueString"] = json!(value),
             _ => {}
         }
-        let flag = val(msg, &p("8"));
+        let flag = obx.field(8);
         if !flag.is_empty() {
             obs["interpretation"] = json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": flag}]}]);
         }
-        if let Some(t) = fhir_datetime(&val(msg, &p("14"))).or_else(|| effective.clone()) {
+        if let Some(t) = fhir_datetime(&obx.field(14)).or_else(|| effective.clone()) {
             obs["effectiveDateTime"] = json!(t);
         }
-        if let Some((oid, _)) = &order {
-            obs["basedOn"] = json!([{"reference": format!("ServiceRequest/{oid}")}]);
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        store.put("Observation", &id, obs, "POST");
-        changes.push(format!("Observation/{id} created"));
+        observations.push(obs);
     }
-    if let (Some((oid, mut sr)), true) = (order, all_final) {
-        sr["status"] = json!("completed");
-        store.put("ServiceRequest", &oid, sr, "PUT");
-        changes.push(format!("ServiceRequest/{oid} completed"));
+    Follow::Results {
+        observations,
+        placer: obr.comp(2, 1),
+        all_final,
     }
-    changes
 }
 
 /// Removes empty strings, arrays and objects, which FHIR forbids.
@@ -407,5 +528,34 @@ mod tests {
         let a08 = Message::parse("MSH|^~\\&|A|B|C|D|202611251100||ADT^A08|3|P|2.5.1\rEVN|A08\rPID|1||M1^^^HOSP^MR||Doe^Janet\rPV1|1|I\r").unwrap();
         apply(&mut store, &a08).unwrap();
         assert_eq!(store.live("Patient")[0]["name"][0]["given"][0], "Janet");
+    }
+
+    #[test]
+    fn identifiers_repetitions_and_order_links() {
+        let mut store = Store::default();
+        let orm = Message::parse("MSH|^~\\&|CPOE|H|LAB|L|202611251000||ORM^O01|5|P|2.5.1\rPID|1||M9^^^HOSP&1.2.3&ISO^MR~S\\T\\9^^^SSA^SS~^^^EMPTY||Roe^Rick\rORC|NW|P77\rOBR|1|P77||2345-7^Glucose^LN\r").unwrap();
+        apply(&mut store, &orm).unwrap();
+        let patient = store.live("Patient")[0].clone();
+        assert_eq!(
+            patient["identifier"],
+            json!([
+                {"system": "urn:oid:1.2.3", "value": "M9"},
+                {"system": "urn:emr-harness:sandbox:ssa", "value": "S&9"}
+            ]),
+            "OID wins over the namespace; escapes decoded; an empty CX.1 is left out"
+        );
+        let oru = Message::parse("MSH|^~\\&|LAB|L|EMR|H|202611251030||ORU^R01|6|P|2.5.1\rPID|1||M9^^^HOSP^MR\rOBR|1|P77||2345-7^Glucose^LN|||202611251020\rOBX|1|NM|2345-7^Glucose^LN||101|mg/dL|||||F\r").unwrap();
+        apply(&mut store, &oru).unwrap();
+        let order = store.live("ServiceRequest")[0].clone();
+        let obs = store.live("Observation")[0].clone();
+        let pid = patient["id"].as_str().unwrap();
+        assert_eq!(obs["subject"]["reference"], format!("Patient/{pid}"));
+        assert_eq!(order["subject"]["reference"], format!("Patient/{pid}"));
+        assert_eq!(
+            obs["basedOn"][0]["reference"],
+            format!("ServiceRequest/{}", order["id"].as_str().unwrap())
+        );
+        assert_eq!(order["status"], "completed", "every result final");
+        assert_eq!(obs["effectiveDateTime"], "2026-11-25T10:20:00Z");
     }
 }
