@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod cmd_certify;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use emr_harness::check::review;
@@ -49,6 +51,8 @@ enum Command {
     Lint(LintArgs),
     /// Drive load from a profile (profiles/*.yaml): open or closed model, HdrHistogram metrics, SLOs.
     Load(Box<LoadArgs>),
+    /// Run a built-in conformance suite: `certify hl7` (ACK rules, MLLP transport).
+    Certify(cmd_certify::CertifyArgs),
     /// Work with reports: `report merge` adds HdrHistogram logs from many workers exactly.
     Report(ReportArgs),
 }
@@ -261,6 +265,9 @@ struct FaultArgs {
     /// A periodic stall, PAUSE/EVERY (e.g. 1s/10s): no answers for PAUSE once every EVERY.
     #[arg(long = "fault-stall", value_parser = parse_stall)]
     stall: Option<(Duration, Duration)>,
+    /// Break one conformance rule on every answer (repeatable), to see a certify check catch it.
+    #[arg(long = "fault-break", value_enum)]
+    broken: Vec<emr_harness::sandbox::fault::Rule>,
 }
 
 fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
@@ -286,6 +293,7 @@ impl FaultArgs {
             nak_rate: self.nak_rate,
             stall_for: self.stall.map(|s| s.0).unwrap_or_default(),
             stall_every: self.stall.map(|s| s.1).unwrap_or_default(),
+            broken: self.broken.clone(),
         }
     }
 }
@@ -336,6 +344,7 @@ fn main() -> ExitCode {
             Command::Sandbox(args) => sandbox_cmd(args).await,
             Command::Lint(args) => lint(args),
             Command::Load(args) => load_cmd(*args).await,
+            Command::Certify(args) => cmd_certify::certify_cmd(args).await,
             Command::Report(ReportArgs {
                 command:
                     ReportCommand::Merge {

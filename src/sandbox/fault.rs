@@ -29,6 +29,16 @@ pub struct Faults {
     /// pause, a lock): the schedule that coordinated-omission measurements are checked against.
     pub stall_for: Duration,
     pub stall_every: Duration,
+    /// Conformance rules to break on every answer, one check's worth each, so that a certify
+    /// suite can be shown to catch exactly that break.
+    pub broken: Vec<Rule>,
+}
+
+/// A rule the sandbox can be told to break (`--fault-break`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Rule {
+    /// MLLP: MSA-2 names a control id other than the message's MSH-10.
+    WrongMsa2,
 }
 
 /// The instant stall cycles count from: the first time any sandbox asked.
@@ -56,6 +66,10 @@ impl Faults {
         } else {
             Duration::ZERO
         }
+    }
+
+    pub fn breaks(&self, rule: Rule) -> bool {
+        self.broken.contains(&rule)
     }
 
     pub fn any(&self) -> bool {

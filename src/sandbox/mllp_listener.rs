@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
+use super::fault::Rule;
 use super::fhir_api::AppState;
 use super::v2_to_fhir;
 use super::Faults;
@@ -27,6 +28,15 @@ const SUPPORTED: &[&str] = &[
     "ADT^A31", "ADT^A40", "ORM^O01", "ORU^R01", "SIU^S12", "SIU^S13", "SIU^S14", "SIU^S15",
     "MDM^T02", "MDM^T04",
 ];
+
+/// HL7 versions the sandbox accepts (MSH-12); others are answered AR, 203 unsupported version id.
+const VERSIONS: &[&str] = &[
+    "2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1",
+    "2.8.2", "2.9",
+];
+
+/// Processing IDs (MSH-11.1, HL7 table 0103): production, training, debugging.
+const PROCESSING_IDS: &[&str] = &["P", "T", "D"];
 
 static CONTROL: AtomicU64 = AtomicU64::new(1);
 
@@ -98,7 +108,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let text = String::from_utf8_lossy(&bytes);
         let nak = faults.nak_rate > 0.0 && rand::rng().random_bool(faults.nak_rate.clamp(0.0, 1.0));
-        let ack = respond(&state, &text, nak);
+        let mut ack = respond(&state, &text, nak);
+        if faults.breaks(Rule::WrongMsa2) {
+            if let Some(msa) = ack.segments.iter_mut().find(|s| s.name == "MSA") {
+                if let Some(id) = msa.fields.get_mut(1) {
+                    id.push_str("-WRONG");
+                }
+            }
+        }
         if framed.send(ack.render().as_bytes()).await.is_err() {
             return;
         }
@@ -157,6 +174,29 @@ pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
             location: Some("MSH^1^9".into()),
         };
         return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
+    }
+    // Original-mode rules (v2.5.1 §2.9.2): a type, version or processing ID the receiver does not
+    // take is rejected (AR) before the content is looked at. Empty ones are the structure
+    // check's "required field" (AE).
+    if let Some(msh) = msg.segment("MSH", 1) {
+        let version = msg.component_of(msh, 12, 1);
+        if !version.is_empty() && !VERSIONS.contains(&version.as_str()) {
+            let err = AckError {
+                code: "203",
+                text: format!("unsupported version id {version:?}"),
+                location: Some("MSH^1^12".into()),
+            };
+            return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
+        }
+        let processing = msg.component_of(msh, 11, 1);
+        if !processing.is_empty() && !PROCESSING_IDS.contains(&processing.as_str()) {
+            let err = AckError {
+                code: "202",
+                text: format!("unsupported processing id {processing:?}"),
+                location: Some("MSH^1^11".into()),
+            };
+            return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
+        }
     }
     if inject_nak {
         let err = AckError {

@@ -1,0 +1,163 @@
+//! `certify hl7` against real MLLP endpoints: the sandbox listener (every rule kept), the sandbox
+//! told to break one rule (exactly that check fails), and the python-hl7 peer (which answers AA to
+//! everything: its known behaviour is judged as such).
+
+mod common;
+
+use common::{harness, read_json, target_env};
+use emr_harness::certify::{CertReport, Verdict};
+use emr_harness::mllp::MllpConfig;
+use emr_harness::sandbox::fault::Rule;
+use emr_harness::sandbox::{self, Faults, SandboxConfig};
+
+fn verdicts(r: &CertReport) -> Vec<(&str, Verdict)> {
+    r.checks
+        .iter()
+        .map(|c| (c.id.as_str(), c.verdict))
+        .collect()
+}
+
+async fn certify_sandbox(faults: Faults) -> CertReport {
+    let sb = sandbox::start(SandboxConfig {
+        faults,
+        ..Default::default()
+    })
+    .await
+    .expect("sandbox");
+    let addr = sb.mllp_addr.expect("listener").to_string();
+    let report = emr_harness::certify::hl7::run(MllpConfig::new(addr)).await;
+    sb.stop().await;
+    report
+}
+
+#[tokio::test]
+async fn sandbox_keeps_every_hl7_rule() {
+    let r = certify_sandbox(Faults::default()).await;
+    let failed: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .map(|c| format!("{}: {:?} {}", c.id, c.verdict, c.reason))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(r.checks.len() >= 12, "{}", r.checks.len());
+    assert_eq!(r.areas.last().map(|a| a.score), Some(100.0));
+    for c in &r.checks {
+        assert!(c.spec.contains("HL7"), "{} cites no standard", c.id);
+        assert!(!c.evidence.is_empty(), "{} kept no evidence", c.id);
+    }
+}
+
+#[tokio::test]
+async fn a_broken_msa2_fails_exactly_the_msa2_check() {
+    let r = certify_sandbox(Faults {
+        broken: vec![Rule::WrongMsa2],
+        ..Default::default()
+    })
+    .await;
+    let not_passed: Vec<_> = verdicts(&r)
+        .into_iter()
+        .filter(|(_, v)| *v != Verdict::Pass)
+        .collect();
+    assert_eq!(not_passed, vec![("hl7.original.msa2", Verdict::Fail)]);
+    let msa2 = &r.checks[1];
+    assert!(msa2.reason.contains("-WRONG"), "{}", msa2.reason);
+}
+
+#[tokio::test]
+async fn python_hl7_peer_is_judged_for_what_it_does() {
+    let Some(addr) = target_env("EMR_HARNESS_HL7_PEER") else {
+        return;
+    };
+    let r = emr_harness::certify::hl7::run(MllpConfig::new(addr)).await;
+    let v = verdicts(&r);
+    // The peer ACKs every message AA with MSA-2 = MSH-10 (python-hl7's create_ack), so the
+    // transport and the positive path pass, and every rule about saying no fails.
+    let expected = [
+        ("hl7.original.accept", Verdict::Pass),
+        ("hl7.original.msa2", Verdict::Pass),
+        ("hl7.original.ack-header", Verdict::Pass),
+        ("hl7.original.error", Verdict::Fail),
+        ("hl7.original.unsupported-type", Verdict::Fail),
+        ("hl7.original.version", Verdict::Fail),
+        ("hl7.original.processing-id", Verdict::Fail),
+        ("hl7.original.duplicate", Verdict::Pass),
+        ("hl7.enhanced.commit", Verdict::Fail),
+        ("hl7.enhanced.reject", Verdict::Fail),
+        ("hl7.mllp.split", Verdict::Pass),
+        ("hl7.mllp.many", Verdict::Pass),
+    ];
+    assert_eq!(v, expected);
+    let unsupported = r
+        .checks
+        .iter()
+        .find(|c| c.id == "hl7.original.unsupported-type")
+        .expect("check");
+    assert!(
+        unsupported.reason.contains("\"AA\"") && unsupported.reason.contains("expected AR"),
+        "{}",
+        unsupported.reason
+    );
+}
+
+#[test]
+fn cli_writes_json_junit_and_html_and_exits_by_verdict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = harness(
+        dir.path(),
+        &[
+            "certify",
+            "hl7",
+            "--format",
+            "json,junit,html",
+            "--out-dir",
+            "out",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("overall"), "{}", out.stdout);
+    let report: CertReport = read_json(&dir.path().join("out/certify-hl7.json"));
+    assert_eq!(report.schema, "emr-harness/certify/v1");
+    let xml = std::fs::read_to_string(dir.path().join("out/certify-hl7-junit.xml")).expect("junit");
+    let doc = roxmltree::Document::parse(&xml).expect("junit parses");
+    let cases = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .count();
+    assert_eq!(cases, report.checks.len());
+    let html = std::fs::read_to_string(dir.path().join("out/certify-hl7.html")).expect("html");
+    for c in &report.checks {
+        assert!(html.contains(&c.id), "{} missing from the HTML", c.id);
+    }
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+
+    let broken = harness(
+        dir.path(),
+        &["certify", "hl7", "--fault-break", "wrong-msa2"],
+        &[],
+    );
+    assert_eq!(broken.code, 1, "{}", broken.all());
+    assert!(broken.stdout.contains("FAIL"), "{}", broken.stdout);
+}
+
+#[test]
+fn unreachable_endpoint_is_an_error_not_a_failure() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = format!("127.0.0.1:{port}");
+    let out = harness(
+        dir.path(),
+        &["certify", "hl7", "--mllp", &addr, "--timeout", "2s"],
+        &[],
+    );
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert!(out.stdout.contains("ERROR"), "{}", out.stdout);
+}
