@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use emr_harness::certify::{self, report as creport, CertReport, Verdict};
 use emr_harness::check::snapshot::write_atomically;
+use emr_harness::fhir::FhirClient;
 use emr_harness::mllp::MllpConfig;
 use emr_harness::report::Format;
 
@@ -21,6 +22,8 @@ pub struct CertifyArgs {
 
 #[derive(Subcommand)]
 enum Suite {
+    /// FHIR R4 RESTful API: the checks follow what the server's CapabilityStatement declares.
+    Fhir(FhirArgs),
     /// HL7 v2 acknowledgement rules (original and enhanced mode) and MLLP transport behaviour.
     Hl7(Hl7Args),
 }
@@ -42,6 +45,20 @@ struct Hl7Args {
 }
 
 #[derive(Args)]
+struct FhirArgs {
+    /// FHIR base URL. Without it, the embedded sandbox is certified.
+    #[arg(long, env = "EMR_HARNESS_TARGET")]
+    target: Option<url::Url>,
+    /// Per-request timeout.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    out: OutArgs,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+#[derive(Args)]
 struct OutArgs {
     /// Report files to write into --out-dir: json, junit, html (the table is always printed
     /// unless --quiet).
@@ -57,8 +74,29 @@ struct OutArgs {
 
 pub async fn certify_cmd(args: CertifyArgs) -> anyhow::Result<u8> {
     match args.suite {
+        Suite::Fhir(a) => fhir(a).await,
         Suite::Hl7(a) => hl7(a).await,
     }
+}
+
+async fn fhir(args: FhirArgs) -> anyhow::Result<u8> {
+    let faults = args.faults.faults();
+    let (sandbox, target) = match &args.target {
+        Some(t) if faults.any() => {
+            anyhow::bail!("--fault-* options apply to the built-in sandbox; drop them or drop --target (certifying {t})")
+        }
+        Some(t) => (None, t.clone()),
+        None => {
+            let (sb, url) = start_sandbox(faults).await?;
+            (Some(sb), url)
+        }
+    };
+    let client = FhirClient::new(target, args.timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = certify::fhir::run(client).await;
+    if let Some(sb) = sandbox {
+        sb.stop().await;
+    }
+    finish(&report, "fhir", &args.out)
 }
 
 async fn hl7(args: Hl7Args) -> anyhow::Result<u8> {

@@ -51,7 +51,7 @@ enum Command {
     Lint(LintArgs),
     /// Drive load from a profile (profiles/*.yaml): open or closed model, HdrHistogram metrics, SLOs.
     Load(Box<LoadArgs>),
-    /// Run a built-in conformance suite: `certify hl7` (ACK rules, MLLP transport).
+    /// Run a built-in conformance suite: `certify fhir` (R4 REST API), `certify hl7` (ACK rules, MLLP).
     Certify(cmd_certify::CertifyArgs),
     /// Work with reports: `report merge` adds HdrHistogram logs from many workers exactly.
     Report(ReportArgs),

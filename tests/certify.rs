@@ -161,3 +161,132 @@ fn unreachable_endpoint_is_an_error_not_a_failure() {
     assert_eq!(out.code, 3, "{}", out.all());
     assert!(out.stdout.contains("ERROR"), "{}", out.stdout);
 }
+
+// ---------------------------------------------------------------- certify fhir
+
+async fn certify_fhir_sandbox(faults: Faults) -> (CertReport, Vec<serde_json::Value>) {
+    let sb = sandbox::start(SandboxConfig {
+        faults,
+        ..Default::default()
+    })
+    .await
+    .expect("sandbox");
+    let base = url::Url::parse(&sb.base_url).expect("url");
+    let client = emr_harness::fhir::FhirClient::new(base, std::time::Duration::from_secs(10))
+        .expect("client");
+    let report = emr_harness::certify::fhir::run(client.clone()).await;
+    // A fresh sandbox holds only what the suite made, so any live resource was left behind.
+    let mut left = Vec::new();
+    for t in ["Patient", "Observation"] {
+        let req = emr_harness::fhir::client::HttpRequest {
+            method: "GET".into(),
+            url: client.url_for(t),
+            headers: vec![],
+            body: None,
+        };
+        let resp = client.send(&req).await.expect("search");
+        let bundle: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");
+        left.extend(bundle["entry"].as_array().cloned().unwrap_or_default());
+    }
+    sb.stop().await;
+    (report, left)
+}
+
+#[tokio::test]
+async fn sandbox_passes_every_declared_fhir_check_and_leaves_nothing_behind() {
+    let (r, left) = certify_fhir_sandbox(Faults::default()).await;
+    let bad: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skip))
+        .map(|c| format!("{}: {:?} {}", c.id, c.verdict, c.reason))
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    let passed = r
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Pass)
+        .count();
+    assert!(passed >= 45, "only {passed} checks passed");
+    for c in &r.checks {
+        assert!(c.spec.contains("FHIR R4"), "{} cites no section", c.id);
+        if c.verdict == Verdict::Skip {
+            assert!(!c.reason.is_empty(), "{} skipped without a reason", c.id);
+        }
+    }
+    assert!(left.is_empty(), "test data left behind: {left:#?}");
+}
+
+#[tokio::test]
+async fn each_broken_fhir_rule_fails_exactly_its_check() {
+    for (rule, check) in [
+        (Rule::NoEtag, "fhir.etag"),
+        (Rule::Create200, "fhir.create.201"),
+        (Rule::NoOperationOutcome, "fhir.errors.operation-outcome"),
+    ] {
+        let (r, _) = certify_fhir_sandbox(Faults {
+            broken: vec![rule],
+            ..Default::default()
+        })
+        .await;
+        let not_ok: Vec<_> = verdicts(&r)
+            .into_iter()
+            .filter(|(_, v)| !matches!(v, Verdict::Pass | Verdict::Skip))
+            .collect();
+        assert_eq!(not_ok, vec![(check, Verdict::Fail)], "{rule:?}");
+    }
+}
+
+#[tokio::test]
+async fn sekmet_known_behaviours_are_judged_correctly() {
+    let Some(base) = target_env("EMR_HARNESS_SEKMET_URL") else {
+        return;
+    };
+    let client = emr_harness::fhir::FhirClient::new(
+        url::Url::parse(&base).expect("url"),
+        std::time::Duration::from_secs(30),
+    )
+    .expect("client");
+    let r = emr_harness::certify::fhir::run(client.clone()).await;
+    let get = |id: &str| {
+        r.checks
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no check {id}"))
+    };
+    // SEKMET-NOTES.md: 410 after delete, 201 + Location + ETag on create, 412 on a stale
+    // If-Match, 404 + OperationOutcome, and `gender: "banana"` accepted with 201.
+    let delete = get("fhir.Patient.delete");
+    assert_eq!(delete.verdict, Verdict::Pass, "{}", delete.reason);
+    assert!(delete.reason.contains("410"), "{}", delete.reason);
+    for id in [
+        "fhir.metadata",
+        "fhir.create.201",
+        "fhir.create.location",
+        "fhir.etag",
+        "fhir.update.if-match",
+        "fhir.read.404",
+        "fhir.errors.operation-outcome",
+        "fhir.create.if-none-exist",
+        "fhir.prefer.minimal",
+        "fhir.search.paging",
+        "fhir.transaction",
+        "fhir.validation.rejects-invalid",
+    ] {
+        let c = get(id);
+        assert_eq!(c.verdict, Verdict::Pass, "{id}: {}", c.reason);
+    }
+    let binding = get("fhir.validation.required-binding");
+    assert_eq!(binding.verdict, Verdict::Fail, "{}", binding.reason);
+    assert!(binding.reason.contains("banana"), "{}", binding.reason);
+    // Nothing left behind: no resource carries the suite's identifier system.
+    let req = emr_harness::fhir::client::HttpRequest {
+        method: "GET".into(),
+        url: client.url_for("Patient?identifier=urn:emr-harness:certify|&_summary=count"),
+        headers: vec![],
+        body: None,
+    };
+    let resp = client.send(&req).await.expect("search");
+    let total: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");
+    assert_eq!(total["total"], 0, "test data left on SEKMET: {total}");
+}

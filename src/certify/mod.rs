@@ -3,6 +3,7 @@
 //! cites the part of the standard it tests, and ends pass, fail or skip (with the reason), keeping
 //! the exchanges as evidence. One report model for every suite, scored per area like Touchstone.
 
+pub mod fhir;
 pub mod hl7;
 pub mod report;
 

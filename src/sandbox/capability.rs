@@ -21,7 +21,7 @@ pub fn capability_statement(base_url: &str) -> Value {
             json!({
                 "type": t,
                 "interaction": interactions,
-                "versioning": "versioned",
+                "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
                 "conditionalCreate": true,

@@ -39,6 +39,13 @@ pub struct Faults {
 pub enum Rule {
     /// MLLP: MSA-2 names a control id other than the message's MSH-10.
     WrongMsa2,
+    /// FHIR: no ETag header on any answer.
+    NoEtag,
+    /// FHIR: a create answers 200 OK instead of 201 Created.
+    #[value(name = "create-200")]
+    Create200,
+    /// FHIR: error answers (4xx, 5xx) carry a plain-text body instead of an OperationOutcome.
+    NoOperationOutcome,
 }
 
 /// The instant stall cycles count from: the first time any sandbox asked.
@@ -112,7 +119,28 @@ pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> R
         );
         return resp;
     }
-    let resp = next.run(req).await;
+    let method = req.method().clone();
+    let mut resp = next.run(req).await;
+    if faults.breaks(Rule::NoEtag) {
+        resp.headers_mut().remove(header::ETAG);
+    }
+    if faults.breaks(Rule::Create200)
+        && method == axum::http::Method::POST
+        && resp.status() == StatusCode::CREATED
+    {
+        *resp.status_mut() = StatusCode::OK;
+    }
+    if faults.breaks(Rule::NoOperationOutcome)
+        && (resp.status().is_client_error() || resp.status().is_server_error())
+    {
+        let status = resp.status();
+        return (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("error {}", status.as_u16()),
+        )
+            .into_response();
+    }
     if hit(faults.malformed_rate) {
         let (mut parts, body) = resp.into_parts();
         let bytes = axum::body::to_bytes(body, 16 << 20)

@@ -461,6 +461,8 @@ struct SearchQuery {
     count: Option<usize>,
     offset: usize,
     summary_count: bool,
+    /// `_elements`: the top-level elements to return (search.html#elements).
+    elements: Option<Vec<String>>,
 }
 
 fn parse_query(rtype: &str, query: &str, strict: bool) -> Result<SearchQuery, Response> {
@@ -470,6 +472,7 @@ fn parse_query(rtype: &str, query: &str, strict: bool) -> Result<SearchQuery, Re
         count: None,
         offset: 0,
         summary_count: false,
+        elements: None,
     };
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         let (name, modifier) = match k.split_once(':') {
@@ -500,7 +503,11 @@ fn parse_query(rtype: &str, query: &str, strict: bool) -> Result<SearchQuery, Re
                 q.summary_count = true;
                 q.used.push((k.to_string(), v.to_string()));
             }
-            "_format" | "_pretty" | "_summary" | "_total" | "_elements" => {}
+            "_elements" => {
+                q.elements = Some(v.split(',').map(|e| e.trim().to_string()).collect());
+                q.used.push((k.to_string(), v.to_string()));
+            }
+            "_format" | "_pretty" | "_summary" | "_total" => {}
             _ if search::is_supported(rtype, &name) => {
                 q.used.push((k.to_string(), v.to_string()));
                 q.filters.push((name, modifier, v.to_string()));
@@ -604,7 +611,11 @@ pub async fn search_type(
             .take(count)
             .map(|r| {
                 let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
-                json!({"fullUrl": format!("{}/{rtype}/{id}", state.base_url), "resource": r, "search": {"mode": "match"}})
+                let resource = match &q.elements {
+                    Some(keep) => subset(r, keep),
+                    None => (*r).clone(),
+                };
+                json!({"fullUrl": format!("{}/{rtype}/{id}", state.base_url), "resource": resource, "search": {"mode": "match"}})
             })
             .collect()
     };
@@ -620,6 +631,28 @@ pub async fn search_type(
         bundle["entry"] = Value::Array(entries);
     }
     fhir(StatusCode::OK, &bundle)
+}
+
+/// `r` with only the `keep` elements (plus the mandatory ones), tagged SUBSETTED as
+/// search.html#elements asks, so nobody mistakes it for the whole resource.
+fn subset(r: &Value, keep: &[String]) -> Value {
+    let mut out = serde_json::Map::new();
+    if let Some(obj) = r.as_object() {
+        for (k, v) in obj {
+            if ["resourceType", "id", "meta"].contains(&k.as_str()) || keep.contains(k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let meta = out
+        .entry("meta")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .map(|m| m.entry("tag").or_insert_with(|| json!([])));
+    if let Some(Value::Array(tags)) = meta {
+        tags.push(json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}));
+    }
+    Value::Object(out)
 }
 
 // ------------------------------------------------------------------ transaction / batch
