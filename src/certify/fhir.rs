@@ -450,6 +450,11 @@ pub struct Ctx {
     evidence: Vec<Exchange>,
     /// `Type/id` created by the current check, deleted when it ends.
     created: Vec<String>,
+    /// Every resource body answered so far is validated (typed parse + round trip); off while a
+    /// validation check sends invalid data on purpose.
+    validate_answers: bool,
+    answers_validated: usize,
+    invalid_answers: Vec<String>,
 }
 
 impl Ctx {
@@ -502,7 +507,19 @@ impl Ctx {
                 Err(Stop::Error(e))
             }
             Ok(resp) => {
-                let json = serde_json::from_slice(&resp.body).ok();
+                let json: Option<Value> = serde_json::from_slice(&resp.body).ok();
+                if let Some(body) = json.as_ref().filter(|_| self.validate_answers) {
+                    if body.get("resourceType").is_some() {
+                        self.answers_validated += 1;
+                        if let Err(p) = validate_resource(body, None) {
+                            self.invalid_answers.push(format!(
+                                "{method} {path} ({}): {}",
+                                resp.status,
+                                p.join("; ")
+                            ));
+                        }
+                    }
+                }
                 self.evidence.push(Exchange {
                     sent,
                     received: Some(render_response(&resp)),
@@ -700,6 +717,9 @@ pub async fn run(client: FhirClient) -> CertReport {
         checks_run: 0,
         evidence: Vec::new(),
         created: Vec::new(),
+        validate_answers: true,
+        answers_validated: 0,
+        invalid_answers: Vec::new(),
     };
     let t = Instant::now();
     let metadata = ctx.send("GET", "metadata", &[], None).await;
@@ -724,6 +744,7 @@ pub async fn run(client: FhirClient) -> CertReport {
         let (verdict, reason) = match &planned.run {
             Err(why) => (Verdict::Skip, why.clone()),
             Ok(kind) => {
+                ctx.validate_answers = planned.area != VALIDATION;
                 let outcome = run_check(&mut ctx, kind).await;
                 let leftovers = ctx.clean_up().await;
                 let (v, mut r) = match outcome {
@@ -752,6 +773,31 @@ pub async fn run(client: FhirClient) -> CertReport {
             evidence: std::mem::take(&mut ctx.evidence),
         });
     }
+    let (verdict, reason) = match (ctx.answers_validated, ctx.invalid_answers.len()) {
+        (0, _) => (Verdict::Skip, "no resource was answered".to_string()),
+        (n, 0) => (
+            Verdict::Pass,
+            format!("all {n} resource bodies answered were valid"),
+        ),
+        (n, k) => (
+            Verdict::Fail,
+            format!(
+                "{k} of {n} resource bodies were invalid: {}",
+                ctx.invalid_answers.join(" | ")
+            ),
+        ),
+    };
+    report.checks.push(CheckOutcome {
+        id: "fhir.validation.answers".into(),
+        area: VALIDATION.into(),
+        title: "Every resource the server answered parses as FHIR R4 with no unknown elements"
+            .into(),
+        spec: "FHIR R4 json.html and the resource definitions (typed parse + round trip)".into(),
+        verdict,
+        reason,
+        duration_ms: 0.0,
+        evidence: Vec::new(),
+    });
     report.duration_ms = clock.elapsed().as_secs_f64() * 1e3;
     report.score();
     report
