@@ -9,6 +9,7 @@ pub mod certify;
 pub mod check;
 pub mod fhir;
 pub mod hl7;
+pub mod import;
 pub mod load;
 pub mod mllp;
 pub mod report;

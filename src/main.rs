@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod cmd_certify;
+mod cmd_import;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -53,6 +54,8 @@ enum Command {
     Load(Box<LoadArgs>),
     /// Run a built-in conformance suite: `certify fhir` (R4 REST API), `certify hl7` (ACK rules, MLLP).
     Certify(cmd_certify::CertifyArgs),
+    /// Convert other formats into scenario files: `import testscript FILE.json`.
+    Import(cmd_import::ImportArgs),
     /// Work with reports: `report merge` adds HdrHistogram logs from many workers exactly.
     Report(ReportArgs),
 }
@@ -325,7 +328,7 @@ fn main() -> ExitCode {
     // A conformance run is sequential: one thread avoids a cross-thread wake-up per request
     // (measured: ~15% of a replay's time). Load and the sandbox use every core.
     let mut builder = match cli.command {
-        Command::Run(_) | Command::Lint(_) | Command::Review(_) => {
+        Command::Run(_) | Command::Lint(_) | Command::Review(_) | Command::Import(_) => {
             tokio::runtime::Builder::new_current_thread()
         }
         _ => tokio::runtime::Builder::new_multi_thread(),
@@ -345,6 +348,7 @@ fn main() -> ExitCode {
             Command::Lint(args) => lint(args),
             Command::Load(args) => load_cmd(*args).await,
             Command::Certify(args) => cmd_certify::certify_cmd(args).await,
+            Command::Import(args) => cmd_import::import_cmd(args),
             Command::Report(ReportArgs {
                 command:
                     ReportCommand::Merge {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 
 pub use error::ScenarioError;
-pub use load::{load_paths, LoadOptions};
+pub use load::{load_paths, parse_scenario, LoadOptions};
 pub use model::{Capture, CaptureRule, Expect, Redaction};
 
 /// A scenario that loaded and validated: every template's variables are known, every regex and
