@@ -151,7 +151,7 @@ const RULES: &str = "general rules";
 const SEARCH_RULES: &str = "search rules";
 const VALIDATION: &str = "validation";
 
-/// interaction, title (`{t}` = the type), section of http.html, the check.
+/// interaction, title (`{t}` = the type), anchor in http.html, the check.
 type PerType = (&'static str, &'static str, &'static str, fn(String) -> Kind);
 /// id, area, title, spec, the check or why it is skipped.
 type RuleRow = (
@@ -187,49 +187,49 @@ fn plan(cap: &Capability) -> Vec<Planned> {
             (
                 "create",
                 "POST creates a {t} (2xx)",
-                "§3.1.0.7 create",
+                "#create",
                 Kind::Create,
             ),
             (
                 "read",
                 "GET {t}/[id] returns it, valid",
-                "§3.1.0.2 read",
+                "#read",
                 Kind::Read,
             ),
             (
                 "vread",
                 "GET {t}/[id]/_history/[vid] returns that version",
-                "§3.1.0.3 vread",
+                "#vread",
                 Kind::Vread,
             ),
             (
                 "update",
                 "PUT changes a {t} and makes a new version",
-                "§3.1.0.4 update",
+                "#update",
                 Kind::Update,
             ),
             (
                 "patch",
                 "PATCH (JSON Patch) changes a {t}",
-                "§3.1.0.5 patch",
+                "#patch",
                 Kind::Patch,
             ),
             (
                 "delete",
                 "DELETE removes a {t}; a read after it says 410 Gone (or 404)",
-                "§3.1.0.6 delete",
+                "#delete",
                 Kind::Delete,
             ),
             (
                 "history-instance",
                 "GET {t}/[id]/_history lists its versions",
-                "§3.1.0.11 history",
+                "#history",
                 Kind::HistoryInstance,
             ),
             (
                 "history-type",
                 "GET {t}/_history lists the type's changes",
-                "§3.1.0.11 history",
+                "#history",
                 Kind::HistoryType,
             ),
         ];
@@ -238,7 +238,7 @@ fn plan(cap: &Capability) -> Vec<Planned> {
                 format!("fhir.{t}.{interaction}"),
                 INTERACTIONS,
                 title.replace("{t}", t),
-                format!("{HTTP} {section}"),
+                format!("{HTTP}{section}"),
                 declared(interaction).map(|_| kind(t.to_string())),
             ));
         }
@@ -263,7 +263,7 @@ fn plan(cap: &Capability) -> Vec<Planned> {
                 format!(
                     "{t}?{param}= finds the resource that matches and not the one that does not"
                 ),
-                format!("{SEARCH} §3.1.1.4 (search parameter types)"),
+                format!("{SEARCH} (search parameter types)"),
                 run,
             ));
         }
@@ -287,39 +287,39 @@ fn plan(cap: &Capability) -> Vec<Planned> {
             }
         });
     let rules: Vec<RuleRow> = vec![
-        ("fhir.create.201", RULES, "A create answers 201 Created", format!("{HTTP} §3.1.0.7"), need("create").map(|_| Kind::Status201)),
-        ("fhir.create.location", RULES, "A create answers Location: [base]/Patient/[id]/_history/[vid]", format!("{HTTP} §3.1.0.7"), need("create").map(|_| Kind::Location)),
-        ("fhir.etag", RULES, "Create, read and update answer ETag: W/\"[versionId]\"", format!("{HTTP} §3.1.0.8 (version aware updates)"), both("create", "read").map(|_| Kind::Etag)),
-        ("fhir.update.if-match", RULES, "An update with a stale If-Match answers 412 Precondition Failed", format!("{HTTP} §3.1.0.8"), both("create", "update").and_then(|_| {
+        ("fhir.create.201", RULES, "A create answers 201 Created", format!("{HTTP}#create"), need("create").map(|_| Kind::Status201)),
+        ("fhir.create.location", RULES, "A create answers Location: [base]/Patient/[id]/_history/[vid]", format!("{HTTP}#create"), need("create").map(|_| Kind::Location)),
+        ("fhir.etag", RULES, "Create, read and update answer ETag: W/\"[versionId]\"", format!("{HTTP} (managing resource contention: ETag)"), both("create", "read").map(|_| Kind::Etag)),
+        ("fhir.update.if-match", RULES, "An update with a stale If-Match answers 412 Precondition Failed", format!("{HTTP} (managing resource contention: If-Match)"), both("create", "update").and_then(|_| {
             if patient.versioning == "versioned-update" { Ok(Kind::IfMatch) } else { Err(format!("versioning is `{}`, not `versioned-update`", patient.versioning)) }
         })),
-        ("fhir.create.if-none-exist", RULES, "A conditional create (If-None-Exist) that matches one resource creates nothing", format!("{HTTP} §3.1.0.8.1 (conditional create)"), need("create").and_then(|_| {
+        ("fhir.create.if-none-exist", RULES, "A conditional create (If-None-Exist) that matches one resource creates nothing", format!("{HTTP} (conditional create)"), need("create").and_then(|_| {
             if patient.conditional_create { Ok(Kind::ConditionalCreate) } else { Err("Patient does not declare conditionalCreate".into()) }
         })),
-        ("fhir.read.404", RULES, "A read of an id that never existed answers 404 Not Found", format!("{HTTP} §3.1.0.2"), need("read").map(|_| Kind::NotFound)),
-        ("fhir.errors.operation-outcome", RULES, "Error answers (404, 400) carry an OperationOutcome", format!("{HTTP} §3.1.0.1.8 (operation outcomes)"), both("read", "create").map(|_| Kind::OperationOutcome)),
-        ("fhir.format.accept", RULES, "Accept: application/fhir+json is answered with Content-Type application/fhir+json", format!("{HTTP} §3.1.0.1.7 (content types)"), need("read").map(|_| Kind::AcceptJson)),
-        ("fhir.format.param", RULES, "_format=json is answered with JSON", format!("{HTTP} §3.1.0.1.7"), need("read").map(|_| Kind::FormatParam)),
-        ("fhir.prefer.minimal", RULES, "Prefer: return=minimal answers without a body", format!("{HTTP} §3.1.0.1.9 (Prefer)"), need("create").map(|_| Kind::PreferMinimal)),
-        ("fhir.prefer.representation", RULES, "Prefer: return=representation answers with the resource", format!("{HTTP} §3.1.0.1.9"), need("create").map(|_| Kind::PreferRepresentation)),
-        ("fhir.search.paging", SEARCH_RULES, "_count pages a searchset and its next link reaches the rest", format!("{SEARCH} §3.1.1.5.7 (paging)"), searchable.clone().map(|_| Kind::Paging)),
-        ("fhir.search.summary-count", SEARCH_RULES, "_summary=count answers the total without entries", format!("{SEARCH} §3.1.1.5.8 (_summary)"), searchable.clone().map(|_| Kind::SummaryCount)),
-        ("fhir.search.elements", SEARCH_RULES, "_elements returns only the elements asked for (plus mandatory ones)", format!("{SEARCH} §3.1.1.5.9 (_elements)"), searchable.clone().map(|_| Kind::Elements)),
-        ("fhir.search.bundle", SEARCH_RULES, "A search answers a searchset Bundle with total and search.mode = match", format!("{SEARCH} §3.1.1.4 and Bundle.total"), searchable.clone().map(|_| Kind::SearchBundle)),
-        ("fhir.search.include", SEARCH_RULES, "_include=Observation:subject adds the Patient with search.mode = include", format!("{SEARCH} §3.1.1.5.4 (_include)"), {
+        ("fhir.read.404", RULES, "A read of an id that never existed answers 404 Not Found", format!("{HTTP}#read"), need("read").map(|_| Kind::NotFound)),
+        ("fhir.errors.operation-outcome", RULES, "Error answers (404, 400) carry an OperationOutcome", format!("{HTTP} (HTTP status codes: an OperationOutcome with the error)"), both("read", "create").map(|_| Kind::OperationOutcome)),
+        ("fhir.format.accept", RULES, "Accept: application/fhir+json is answered with Content-Type application/fhir+json", format!("{HTTP} (content types and encodings)"), need("read").map(|_| Kind::AcceptJson)),
+        ("fhir.format.param", RULES, "_format=json is answered with JSON", format!("{HTTP} (content types and encodings: _format)"), need("read").map(|_| Kind::FormatParam)),
+        ("fhir.prefer.minimal", RULES, "Prefer: return=minimal answers without a body", format!("{HTTP} (managing return content: Prefer)"), need("create").map(|_| Kind::PreferMinimal)),
+        ("fhir.prefer.representation", RULES, "Prefer: return=representation answers with the resource", format!("{HTTP} (managing return content: Prefer)"), need("create").map(|_| Kind::PreferRepresentation)),
+        ("fhir.search.paging", SEARCH_RULES, "_count pages a searchset and its next link reaches the rest", format!("{SEARCH} (paging)"), searchable.clone().map(|_| Kind::Paging)),
+        ("fhir.search.summary-count", SEARCH_RULES, "_summary=count answers the total without entries", format!("{SEARCH} (_summary)"), searchable.clone().map(|_| Kind::SummaryCount)),
+        ("fhir.search.elements", SEARCH_RULES, "_elements returns only the elements asked for (plus mandatory ones)", format!("{SEARCH} (_elements)"), searchable.clone().map(|_| Kind::Elements)),
+        ("fhir.search.bundle", SEARCH_RULES, "A search answers a searchset Bundle with total and search.mode = match", format!("{SEARCH} (the searchset Bundle: total, search.mode)"), searchable.clone().map(|_| Kind::SearchBundle)),
+        ("fhir.search.include", SEARCH_RULES, "_include=Observation:subject adds the Patient with search.mode = include", format!("{SEARCH} (including other resources: _include)"), {
             let obs = cap.types.get("Observation");
             match obs {
                 Some(o) if o.search_include.iter().any(|i| i == "Observation:subject" || i == "*") => Ok(Kind::Include),
                 _ => Err("Observation does not declare searchInclude Observation:subject".into()),
             }
         }),
-        ("fhir.search.revinclude", SEARCH_RULES, "_revinclude=Observation:subject adds the Observations with search.mode = include", format!("{SEARCH} §3.1.1.5.4 (_revinclude)"), {
+        ("fhir.search.revinclude", SEARCH_RULES, "_revinclude=Observation:subject adds the Observations with search.mode = include", format!("{SEARCH} (including other resources: _revinclude)"), {
             if patient.search_rev_include.iter().any(|i| i == "Observation:subject" || i == "*") { Ok(Kind::RevInclude) } else { Err("Patient does not declare searchRevInclude Observation:subject".into()) }
         }),
-        ("fhir.transaction", RULES, "A transaction Bundle is processed as a whole: transaction-response, 201 per create", format!("{HTTP} §3.1.0.10 (transaction)"), if cap.system.iter().any(|s| s == "transaction") { Ok(Kind::Transaction) } else { Err("the server does not declare `transaction`".into()) }),
-        ("fhir.batch", RULES, "A batch Bundle answers batch-response with one response per entry", format!("{HTTP} §3.1.0.10 (batch)"), if cap.system.iter().any(|s| s == "batch") { Ok(Kind::Batch) } else { Err("the server does not declare `batch`".into()) }),
-        ("fhir.validation.rejects-invalid", VALIDATION, "A resource with an unknown element is rejected (4xx with OperationOutcome)", "FHIR R4 validation.html and http.html §3.1.0.7 (422/400)".to_string(), need("create").map(|_| Kind::RejectsInvalid)),
-        ("fhir.validation.required-binding", VALIDATION, "A code outside a required value set (Patient.gender = banana) is rejected, never stored", "FHIR R4 terminologies.html §4.1.5.1 (required binding), patient.html (gender)".to_string(), need("create").map(|_| Kind::RequiredBinding)),
+        ("fhir.transaction", RULES, "A transaction Bundle is processed as a whole: transaction-response, 201 per create", format!("{HTTP}#transaction"), if cap.system.iter().any(|s| s == "transaction") { Ok(Kind::Transaction) } else { Err("the server does not declare `transaction`".into()) }),
+        ("fhir.batch", RULES, "A batch Bundle answers batch-response with one response per entry", format!("{HTTP}#transaction (batch)"), if cap.system.iter().any(|s| s == "batch") { Ok(Kind::Batch) } else { Err("the server does not declare `batch`".into()) }),
+        ("fhir.validation.rejects-invalid", VALIDATION, "A resource with an unknown element is rejected (4xx with OperationOutcome)", "FHIR R4 http.html#create (400/422 for an invalid resource), validation.html".to_string(), need("create").map(|_| Kind::RejectsInvalid)),
+        ("fhir.validation.required-binding", VALIDATION, "A code outside a required value set (Patient.gender = banana) is rejected, never stored", "FHIR R4 terminologies.html (required bindings), patient.html (Patient.gender)".to_string(), need("create").map(|_| Kind::RequiredBinding)),
     ];
     for (id, area, title, spec, run) in rules {
         out.push(p(id.into(), area, title.into(), spec, run));
@@ -728,7 +728,7 @@ pub async fn run(client: FhirClient) -> CertReport {
         id: "fhir.metadata".into(),
         area: "capabilities".into(),
         title: "GET [base]/metadata answers a valid R4 CapabilityStatement".into(),
-        spec: format!("{HTTP} §3.1.0.13 (capabilities)"),
+        spec: format!("{HTTP}#capabilities"),
         verdict,
         reason,
         duration_ms: t.elapsed().as_secs_f64() * 1e3,
