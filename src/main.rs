@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod cmd_certify;
 mod cmd_import;
+mod cmd_validate;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -54,6 +55,8 @@ enum Command {
     Load(Box<LoadArgs>),
     /// Run a built-in conformance suite: `certify fhir` (R4 REST API), `certify hl7` (ACK rules, MLLP).
     Certify(cmd_certify::CertifyArgs),
+    /// Validate FHIR R4 resources in JSON files (typed model + round trip, as every check does).
+    Validate(cmd_validate::ValidateArgs),
     /// Convert other formats into scenario files: `import testscript FILE.json`.
     Import(cmd_import::ImportArgs),
     /// Work with reports: `report merge` adds HdrHistogram logs from many workers exactly.
@@ -328,9 +331,11 @@ fn main() -> ExitCode {
     // A conformance run is sequential: one thread avoids a cross-thread wake-up per request
     // (measured: ~15% of a replay's time). Load and the sandbox use every core.
     let mut builder = match cli.command {
-        Command::Run(_) | Command::Lint(_) | Command::Review(_) | Command::Import(_) => {
-            tokio::runtime::Builder::new_current_thread()
-        }
+        Command::Run(_)
+        | Command::Lint(_)
+        | Command::Review(_)
+        | Command::Import(_)
+        | Command::Validate(_) => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -349,6 +354,7 @@ fn main() -> ExitCode {
             Command::Load(args) => load_cmd(*args).await,
             Command::Certify(args) => cmd_certify::certify_cmd(args).await,
             Command::Import(args) => cmd_import::import_cmd(args),
+            Command::Validate(args) => cmd_validate::validate_cmd(args),
             Command::Report(ReportArgs {
                 command:
                     ReportCommand::Merge {
