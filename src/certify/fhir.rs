@@ -297,7 +297,7 @@ fn plan(cap: &Capability) -> Vec<Planned> {
             if patient.conditional_create { Ok(Kind::ConditionalCreate) } else { Err("Patient does not declare conditionalCreate".into()) }
         })),
         ("fhir.read.404", RULES, "A read of an id that never existed answers 404 Not Found", format!("{HTTP}#read"), need("read").map(|_| Kind::NotFound)),
-        ("fhir.errors.operation-outcome", RULES, "Error answers (404, 400) carry an OperationOutcome", format!("{HTTP} (HTTP status codes: an OperationOutcome with the error)"), both("read", "create").map(|_| Kind::OperationOutcome)),
+        ("fhir.errors.operation-outcome", RULES, "Error answers (404, 400, 412, 410) carry an OperationOutcome", format!("{HTTP} (HTTP status codes: an OperationOutcome with the error)"), both("read", "create").map(|_| Kind::OperationOutcome)),
         ("fhir.format.accept", RULES, "Accept: application/fhir+json is answered with Content-Type application/fhir+json", format!("{HTTP} (content types and encodings)"), need("read").map(|_| Kind::AcceptJson)),
         ("fhir.format.param", RULES, "_format=json is answered with JSON", format!("{HTTP} (content types and encodings: _format)"), need("read").map(|_| Kind::FormatParam)),
         ("fhir.prefer.minimal", RULES, "Prefer: return=minimal answers without a body", format!("{HTTP} (managing return content: Prefer)"), need("create").map(|_| Kind::PreferMinimal)),
@@ -1015,8 +1015,19 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
             let created = ctx.create(&f.patient(), &[]).await?;
             let id = last_id(ctx);
             let read = ctx.send("GET", &format!("Patient/{id}"), &[], None).await?;
+            let mut changed_patient = f.patient();
+            changed_patient["id"] = json!(id);
+            change(&mut changed_patient);
+            let update = ctx
+                .send("PUT", &format!("Patient/{id}"), &[], Some(&changed_patient))
+                .await?;
+            let mut answers = vec![("create", &created), ("read", &read)];
+            // An update the server does not offer is judged elsewhere; its ETag only when it worked.
+            if (200..300).contains(&update.status()) {
+                answers.push(("update", &update));
+            }
             let mut wrong = Vec::new();
-            for (what, a) in [("create", &created), ("read", &read)] {
+            for (what, a) in answers {
                 let v = version_of(a);
                 match a.header("etag") {
                     None => wrong.push(format!("no ETag on the {what}")),
@@ -1027,7 +1038,7 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
                 }
             }
             if wrong.is_empty() {
-                pass("weak ETag with the versionId on create and read")
+                pass("weak ETag with the versionId on create, read and update")
             } else {
                 fail(wrong.join("; "))
             }
@@ -1110,8 +1121,36 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
                     ctx.created.push(format!("Patient/{id}"));
                 }
             }
+            // A stale If-Match (412) and a read after delete (410), when the server has them.
+            let id = ctx.created_id(&f.patient()).await?;
+            let mut stale = f.patient();
+            stale["id"] = json!(id);
+            let conflict = ctx
+                .send(
+                    "PUT",
+                    &format!("Patient/{id}"),
+                    &[("If-Match", "W/\"999999\"")],
+                    Some(&stale),
+                )
+                .await?;
+            let deleted = ctx
+                .send("DELETE", &format!("Patient/{id}"), &[], None)
+                .await?;
+            let gone = if (200..300).contains(&deleted.status()) {
+                Some(ctx.send("GET", &format!("Patient/{id}"), &[], None).await?)
+            } else {
+                None
+            };
+            let mut answers = vec![
+                ("the 404 read", &missing),
+                ("the invalid create", &invalid),
+                ("the stale If-Match update", &conflict),
+            ];
+            if let Some(g) = &gone {
+                answers.push(("the read after delete", g));
+            }
             let mut wrong = Vec::new();
-            for (what, a) in [("the 404 read", &missing), ("the invalid create", &invalid)] {
+            for (what, a) in &answers {
                 if a.status() >= 400 && !is_operation_outcome(a.body()) {
                     wrong.push(format!(
                         "{what} ({}) has no OperationOutcome body",
@@ -1119,10 +1158,7 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
                     ));
                 }
             }
-            let errors = [&missing, &invalid]
-                .iter()
-                .filter(|a| a.status() >= 400)
-                .count();
+            let errors = answers.iter().filter(|(_, a)| a.status() >= 400).count();
             if errors == 0 {
                 return Err(Stop::Fail(
                     "neither request was answered with an error to look at".into(),
