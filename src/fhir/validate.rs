@@ -64,10 +64,11 @@ fn lost_elements(input: &Value, back: &Value, at: &str, out: &mut Vec<String>) {
                     Some(w) => lost_elements(v, w, &format!("{at}.{k}"), out),
                     // `null` and empty containers are not FHIR content; dropping them loses nothing.
                     None if is_empty(v) => {}
-                    // Also what a value of the wrong form looks like when the model drops it
-                    // silently (a dateTime without zone, a string decimal): the golden files name
-                    // the message, so it stays as it is.
-                    None => out.push(format!("unknown or misplaced element `{at}.{k}`")),
+                    // The model also drops a value of the wrong form silently (a dateTime
+                    // without a zone, `valueInteger: 1.5`), so the message names both causes.
+                    None => out.push(format!(
+                        "unknown or misplaced element, or a value of the wrong form: `{at}.{k}`"
+                    )),
                 }
             }
         }
@@ -119,7 +120,10 @@ mod tests {
         let p = json!({"resourceType": "Patient", "nmae": [{"family": "Doe"}]});
         assert_eq!(
             validate_resource(&p, None).unwrap_err(),
-            vec!["unknown or misplaced element `Patient.nmae`".to_string()]
+            vec![
+                "unknown or misplaced element, or a value of the wrong form: `Patient.nmae`"
+                    .to_string()
+            ]
         );
         let p = json!({"resourceType": "Patient", "birthDate": "yesterday"});
         assert!(validate_resource(&p, None).is_err());
@@ -142,7 +146,10 @@ mod tests {
         let p = json!({"resourceType": "Patient", "name": [{"family": "Doe", "middle": "Q"}]});
         assert_eq!(
             validate_resource(&p, None).unwrap_err(),
-            vec!["unknown or misplaced element `Patient.name[0].middle`".to_string()]
+            vec![
+                "unknown or misplaced element, or a value of the wrong form: `Patient.name[0].middle`"
+                    .to_string()
+            ]
         );
     }
 }
