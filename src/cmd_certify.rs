@@ -23,9 +23,9 @@ pub struct CertifyArgs {
 #[derive(Subcommand)]
 enum Suite {
     /// FHIR R4 RESTful API: the checks follow what the server's CapabilityStatement declares.
-    Fhir(FhirArgs),
+    Fhir(Box<FhirArgs>),
     /// HL7 v2 acknowledgement rules (original and enhanced mode) and MLLP transport behaviour.
-    Hl7(Hl7Args),
+    Hl7(Box<Hl7Args>),
 }
 
 #[derive(Args)]
@@ -56,6 +56,8 @@ struct FhirArgs {
     out: OutArgs,
     #[command(flatten)]
     faults: FaultArgs,
+    #[command(flatten)]
+    auth: crate::cli_auth::AuthArgs,
 }
 
 #[derive(Args)]
@@ -74,8 +76,8 @@ struct OutArgs {
 
 pub async fn certify_cmd(args: CertifyArgs) -> anyhow::Result<u8> {
     match args.suite {
-        Suite::Fhir(a) => fhir(a).await,
-        Suite::Hl7(a) => hl7(a).await,
+        Suite::Fhir(a) => fhir(*a).await,
+        Suite::Hl7(a) => hl7(*a).await,
     }
 }
 
@@ -91,7 +93,10 @@ async fn fhir(args: FhirArgs) -> anyhow::Result<u8> {
             (Some(sb), url)
         }
     };
-    let client = FhirClient::new(target, args.timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auth = args.auth.build(&target).await?;
+    let client = FhirClient::new(target, args.timeout)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_auth(auth);
     let report = certify::fhir::run(client).await;
     if let Some(sb) = sandbox {
         sb.stop().await;
@@ -130,7 +135,8 @@ async fn hl7(args: Hl7Args) -> anyhow::Result<u8> {
 /// Prints the table, writes the report files, and picks the exit code.
 fn finish(report: &CertReport, suite: &str, out: &OutArgs) -> anyhow::Result<u8> {
     if !out.quiet {
-        let _ = write!(anstream::stdout(), "{}", creport::table(report));
+        let table = emr_harness::auth::secret::scrub(&creport::table(report));
+        let _ = write!(anstream::stdout(), "{table}");
     }
     let mut written = Vec::new();
     if out.format.iter().any(|f| *f != Format::Table) {

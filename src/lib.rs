@@ -5,6 +5,7 @@
 //! one result tree (`report::model`) that every report format reads (`report`). `run` is the step
 //! executor that ties them together; `sandbox` is the embedded EMR the examples run against.
 
+pub mod auth;
 pub mod certify;
 pub mod check;
 pub mod fhir;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod cli_auth;
 mod cmd_certify;
 mod cmd_import;
 mod cmd_validate;
@@ -48,7 +49,7 @@ enum Command {
     /// Accept or reject pending snapshots (`.snap.new`) in the golden folder.
     Review(ReviewArgs),
     /// Run the embedded sandbox EMR in the foreground.
-    Sandbox(SandboxArgs),
+    Sandbox(Box<SandboxArgs>),
     /// Load and validate scenario files without sending anything.
     Lint(LintArgs),
     /// Drive load from a profile (profiles/*.yaml): open or closed model, HdrHistogram metrics, SLOs.
@@ -104,6 +105,8 @@ struct LoadArgs {
     mllp_tls: MllpTlsArgs,
     #[command(flatten)]
     faults: FaultArgs,
+    #[command(flatten)]
+    auth: cli_auth::AuthArgs,
 }
 
 #[derive(Args)]
@@ -166,6 +169,8 @@ struct RunArgs {
     quiet: bool,
     #[command(flatten)]
     faults: FaultArgs,
+    #[command(flatten)]
+    auth: cli_auth::AuthArgs,
 }
 
 /// TLS for MLLP (verification is on unless --mllp-insecure).
@@ -245,6 +250,18 @@ struct SandboxArgs {
     mllp_tls_client_ca: Option<PathBuf>,
     #[command(flatten)]
     faults: FaultArgs,
+    /// Auth mode: a client id allowed client credentials, ID=VAR (its secret from the environment).
+    #[arg(long, value_name = "ID=VAR", value_parser = parse_var, help_heading = "Auth mode")]
+    auth_client_secret: Vec<(String, String)>,
+    /// Auth mode: a SMART Backend Services client, ID=FILE (its PEM public key).
+    #[arg(long, value_name = "ID=FILE", value_parser = parse_var, help_heading = "Auth mode")]
+    auth_client_key: Vec<(String, String)>,
+    /// Auth mode: an HTTP basic user, USER=VAR (the password from the environment).
+    #[arg(long, value_name = "USER=VAR", value_parser = parse_var, help_heading = "Auth mode")]
+    auth_basic_user: Vec<(String, String)>,
+    /// Auth mode: lifetime of the access tokens it issues.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration, help_heading = "Auth mode")]
+    auth_token_lifetime: Duration,
 }
 
 /// Fault injection for the sandbox (also for the in-process sandbox of `run`).
@@ -349,7 +366,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(*args).await,
             Command::Review(args) => review_cmd(args),
-            Command::Sandbox(args) => sandbox_cmd(args).await,
+            Command::Sandbox(args) => sandbox_cmd(*args).await,
             Command::Lint(args) => lint(args),
             Command::Load(args) => load_cmd(*args).await,
             Command::Certify(args) => cmd_certify::certify_cmd(args).await,
@@ -384,7 +401,7 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| emr_harness::auth::secret::ScrubbingWriter(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .try_init();
 }
@@ -457,7 +474,10 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     };
 
-    let client = FhirClient::new(target, args.timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auth = args.auth.build(&target).await?;
+    let client = FhirClient::new(target, args.timeout)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_auth(auth);
     let mllp_addr = args.mllp.clone().or_else(|| {
         sandbox
             .as_ref()
@@ -512,7 +532,8 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
     if !args.quiet {
         let mut out = anstream::stdout();
-        let _ = write!(out, "{}", report::table::render(&report, true));
+        let table = emr_harness::auth::secret::scrub(&report::table::render(&report, true));
+        let _ = write!(out, "{table}");
     }
     let written = report::write_files(&report, &args.format, &args.out_dir)
         .with_context(|| format!("writing reports into {}", args.out_dir.display()))?;
@@ -617,6 +638,7 @@ async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
             .zip(args.mllp_tls_key.clone())
             .map(|(c, k)| (c, k, args.mllp_tls_client_ca.clone())),
         faults: args.faults.faults(),
+        auth: sandbox_auth(&args)?,
         ..SandboxConfig::default()
     })
     .await
@@ -627,6 +649,13 @@ async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
     if let Some(m) = sb.mllp_addr {
         let _ = writeln!(out, "sandbox EMR: HL7 v2 MLLP on {m}");
     }
+    if let Some(a) = &sb.auth {
+        let _ = writeln!(
+            out,
+            "sandbox EMR: auth mode, token endpoint {}",
+            a.token_url
+        );
+    }
     let _ = writeln!(out, "press Ctrl-C to stop");
     let _ = out.flush();
     tokio::signal::ctrl_c()
@@ -634,6 +663,43 @@ async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
         .context("waiting for Ctrl-C")?;
     sb.stop().await;
     Ok(0)
+}
+
+/// The sandbox's auth mode from its flags; `None` when none is given.
+fn sandbox_auth(args: &SandboxArgs) -> anyhow::Result<Option<sandbox::auth::SandboxAuth>> {
+    use emr_harness::auth::secret_from_env;
+    use sandbox::auth::{AuthClient, SandboxAuth};
+    if args.auth_client_secret.is_empty()
+        && args.auth_client_key.is_empty()
+        && args.auth_basic_user.is_empty()
+    {
+        return Ok(None);
+    }
+    let mut clients = Vec::new();
+    for (id, var) in &args.auth_client_secret {
+        clients.push(AuthClient {
+            id: id.clone(),
+            secret: Some(secret_from_env(var)?.expose().to_string()),
+            public_key_pem: None,
+        });
+    }
+    for (id, file) in &args.auth_client_key {
+        let pem = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+        clients.push(AuthClient {
+            id: id.clone(),
+            secret: None,
+            public_key_pem: Some(pem),
+        });
+    }
+    let mut basic_users = Vec::new();
+    for (user, var) in &args.auth_basic_user {
+        basic_users.push((user.clone(), secret_from_env(var)?.expose().to_string()));
+    }
+    Ok(Some(SandboxAuth {
+        clients,
+        basic_users,
+        token_lifetime: args.auth_token_lifetime,
+    }))
 }
 
 async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
@@ -713,8 +779,10 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     }
-    let client =
-        FhirClient::for_load(target.clone(), args.timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auth = args.auth.build(&target).await?;
+    let client = FhirClient::for_load(target.clone(), args.timeout)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_auth(auth);
     let mllp = match &mllp_addr {
         Some(a) => Some(mllp_pool(a.clone(), args.timeout, &args.mllp_tls)?),
         None => None,
@@ -788,7 +856,8 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
         &outcome.metrics,
     );
     if !args.quiet {
-        let _ = write!(anstream::stdout(), "{}", lreport::render_table(&report));
+        let table = emr_harness::auth::secret::scrub(&lreport::render_table(&report));
+        let _ = write!(anstream::stdout(), "{table}");
     }
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;

@@ -220,6 +220,9 @@ pub fn unified_diff(old: &str, new: &str) -> String {
 /// Writes `path` via a temporary file in the same folder and a rename, so readers see either the
 /// old file or the new one, never a torn write.
 pub fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
+    // Every report, golden and generated scenario is written here: the last place a secret that
+    // slipped into some text can be caught.
+    let content = crate::auth::secret::scrub(content);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("snap");

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
+use crate::auth::Auth;
+
 use super::lean::LeanHttp;
 
 /// A request after templating: exactly what goes on the wire.
@@ -77,6 +79,9 @@ pub enum TransportError {
     Reset(String),
     #[error("bad request: {0}")]
     InvalidRequest(String),
+    /// No credentials to send: the token endpoint failed, a key did not load, ...
+    #[error("{0}")]
+    Auth(String),
     #[error("{0}")]
     Other(String),
 }
@@ -89,6 +94,7 @@ impl TransportError {
             TransportError::Timeout(_) => "timeout",
             TransportError::Reset(_) => "reset",
             TransportError::InvalidRequest(_) => "invalid_request",
+            TransportError::Auth(_) => "auth",
             TransportError::Other(_) => "transport",
         }
     }
@@ -102,6 +108,8 @@ pub struct FhirClient {
     parsed: Arc<Mutex<HashMap<String, Url>>>,
     /// Load runs against plain HTTP skip reqwest's per-request layers (see `lean.rs`).
     lean: Option<LeanHttp>,
+    /// Credentials added to every request (a request's own header of the same name wins).
+    auth: Option<Arc<Auth>>,
 }
 
 pub(crate) const USER_AGENT: &str = concat!("emr-harness/", env!("CARGO_PKG_VERSION"));
@@ -125,6 +133,7 @@ impl FhirClient {
             timeout,
             parsed: Arc::default(),
             lean: None,
+            auth: None,
         })
     }
 
@@ -139,6 +148,18 @@ impl FhirClient {
             c.lean = Some(LeanHttp::new(timeout));
         }
         Ok(c)
+    }
+
+    /// Sends `auth`'s credentials with every request.
+    pub fn with_auth(mut self, auth: Arc<Auth>) -> Self {
+        if !auth.is_empty() {
+            self.auth = Some(auth);
+        }
+        self
+    }
+
+    pub fn auth(&self) -> Option<&Arc<Auth>> {
+        self.auth.as_ref()
     }
 
     pub fn base(&self) -> &Url {
@@ -162,6 +183,23 @@ impl FhirClient {
     }
 
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let Some(auth) = &self.auth else {
+            return self.send_as_is(req).await;
+        };
+        let extra = auth
+            .headers()
+            .await
+            .map_err(|e| TransportError::Auth(e.to_string()))?;
+        let mut req = req.clone();
+        for (k, v) in extra {
+            if !req.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(&k)) {
+                req.headers.push((k, v));
+            }
+        }
+        self.send_as_is(&req).await
+    }
+
+    async fn send_as_is(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|e| TransportError::InvalidRequest(e.to_string()))?;
         if let Some(lean) = &self.lean {

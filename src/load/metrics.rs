@@ -95,6 +95,7 @@ pub fn error_kind(step: &StepResult) -> Option<String> {
                 ErrorKind::Timeout => "timeout",
                 ErrorKind::Reset => "reset",
                 ErrorKind::Transport => "transport",
+                ErrorKind::Auth => "auth",
                 ErrorKind::Scenario => "scenario",
                 ErrorKind::Interrupted => "interrupted",
             }

@@ -142,6 +142,8 @@ pub enum ErrorKind {
     /// The connection closed or broke mid-exchange.
     Reset,
     Transport,
+    /// No credentials could be obtained (token endpoint refused, key unreadable).
+    Auth,
     /// The run was interrupted before this step finished.
     Interrupted,
 }

@@ -614,6 +614,7 @@ fn transport_kind(e: &TransportError) -> ErrorKind {
         TransportError::Timeout(_) => ErrorKind::Timeout,
         TransportError::Reset(_) => ErrorKind::Reset,
         TransportError::InvalidRequest(_) => ErrorKind::Scenario,
+        TransportError::Auth(_) => ErrorKind::Auth,
         TransportError::Other(_) => ErrorKind::Transport,
     }
 }

@@ -2,6 +2,7 @@
 //! `emr-harness run` starts one in-process when no `--target` is given; `emr-harness sandbox` runs
 //! one in the foreground for other tools. Fault injection (`fault`) makes it misbehave on purpose.
 
+pub mod auth;
 pub mod capability;
 pub mod fault;
 pub mod fhir_api;
@@ -35,6 +36,8 @@ pub struct SandboxConfig {
     pub faults: Faults,
     /// Search page size when the client gives no `_count`.
     pub page_size: usize,
+    /// Auth mode: a token endpoint, and 401 for FHIR requests without a live token.
+    pub auth: Option<auth::SandboxAuth>,
 }
 
 impl Default for SandboxConfig {
@@ -45,6 +48,7 @@ impl Default for SandboxConfig {
             mllp_tls: None,
             faults: Faults::default(),
             page_size: 10,
+            auth: None,
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct RunningSandbox {
     pub base_url: String,
     /// The MLLP listener's address, when it runs.
     pub mllp_addr: Option<SocketAddr>,
+    /// The auth mode's state (tokens issued, requests refused), when it is on.
+    pub auth: Option<Arc<auth::AuthState>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -75,9 +81,13 @@ impl Drop for RunningSandbox {
     }
 }
 
-pub fn router(state: Arc<AppState>, faults: Faults) -> Router {
+pub fn router(
+    state: Arc<AppState>,
+    faults: Faults,
+    auth_state: Option<Arc<auth::AuthState>>,
+) -> Router {
     use fhir_api::*;
-    let api = Router::new()
+    let mut api = Router::new()
         .route("/metadata", get(metadata))
         .route("/", post(transaction))
         .route("/{rtype}", get(search_type).post(create))
@@ -87,10 +97,28 @@ pub fn router(state: Arc<AppState>, faults: Faults) -> Router {
         .route("/{rtype}/{id}/_history/{vid}", get(vread))
         .fallback(not_found)
         .with_state(state.clone());
-    let app = Router::new()
-        .route("/fhir/", post(transaction).with_state(state.clone()))
-        .nest("/fhir", api)
-        .fallback(not_found);
+    let mut app = Router::new().route("/fhir/", post(transaction).with_state(state.clone()));
+    if let Some(a) = auth_state {
+        let well_known = Router::new()
+            .route(
+                "/.well-known/smart-configuration",
+                get(auth::smart_configuration),
+            )
+            .with_state(a.clone());
+        api = well_known.merge(api);
+        api = api.layer(axum::middleware::from_fn_with_state(
+            a.clone(),
+            auth::require,
+        ));
+        app = Router::new()
+            .route("/fhir/", post(transaction).with_state(state.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                a.clone(),
+                auth::require,
+            ))
+            .route("/auth/token", post(auth::token).with_state(a));
+    }
+    let app = app.nest("/fhir", api).fallback(not_found);
     if faults.any() {
         app.layer(axum::middleware::from_fn_with_state(faults, fault::inject))
     } else {
@@ -131,7 +159,11 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         tracing::info!(addr = ?mllp_addr, "sandbox MLLP listener");
     }
     config.faults.start_clock();
-    let app = router(state, config.faults);
+    let auth_state = config
+        .auth
+        .clone()
+        .map(|a| Arc::new(auth::AuthState::new(a, format!("http://{addr}/auth/token"))));
+    let app = router(state, config.faults, auth_state.clone());
     let mut stop = rx;
     tasks.push(tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -146,6 +178,7 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         addr,
         base_url,
         mllp_addr,
+        auth: auth_state,
         shutdown: tx,
         tasks,
     })
