@@ -58,6 +58,8 @@ struct FhirArgs {
     faults: FaultArgs,
     #[command(flatten)]
     auth: crate::cli_auth::AuthArgs,
+    #[command(flatten)]
+    tls: crate::cli_tls::HttpTlsArgs,
 }
 
 #[derive(Args)]
@@ -94,10 +96,12 @@ async fn fhir(args: FhirArgs) -> anyhow::Result<u8> {
         }
     };
     let auth = args.auth.build(&target).await?;
-    let client = FhirClient::new(target, args.timeout)
+    let tls = args.tls.options();
+    let client = FhirClient::with_tls(target, args.timeout, tls.as_ref())
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_auth(auth);
-    let report = certify::fhir::run(client).await;
+    let mut report = certify::fhir::run(client).await;
+    report.tls_insecure = args.tls.insecure;
     if let Some(sb) = sandbox {
         sb.stop().await;
     }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod cli_auth;
+mod cli_tls;
 mod cmd_certify;
 mod cmd_import;
 mod cmd_validate;
@@ -107,6 +108,8 @@ struct LoadArgs {
     faults: FaultArgs,
     #[command(flatten)]
     auth: cli_auth::AuthArgs,
+    #[command(flatten)]
+    tls: cli_tls::HttpTlsArgs,
 }
 
 #[derive(Args)]
@@ -171,6 +174,8 @@ struct RunArgs {
     faults: FaultArgs,
     #[command(flatten)]
     auth: cli_auth::AuthArgs,
+    #[command(flatten)]
+    tls: cli_tls::HttpTlsArgs,
 }
 
 /// TLS for MLLP (verification is on unless --mllp-insecure).
@@ -248,6 +253,14 @@ struct SandboxArgs {
     /// Require MLLP client certificates signed by this PEM CA (mutual TLS).
     #[arg(long, requires = "mllp_tls_cert")]
     mllp_tls_client_ca: Option<PathBuf>,
+    /// Serve the FHIR API over HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require HTTPS client certificates signed by this PEM CA (mutual TLS).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     #[command(flatten)]
     faults: FaultArgs,
     /// Auth mode: a client id allowed client credentials, ID=VAR (its secret from the environment).
@@ -475,7 +488,8 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
 
     let auth = args.auth.build(&target).await?;
-    let client = FhirClient::new(target, args.timeout)
+    let tls = args.tls.options();
+    let client = FhirClient::with_tls(target, args.timeout, tls.as_ref())
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_auth(auth);
     let mllp_addr = args.mllp.clone().or_else(|| {
@@ -525,7 +539,8 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         },
         stop_rx,
     );
-    let report = runner.run_all(&scenarios).await;
+    let mut report = runner.run_all(&scenarios).await;
+    report.tls_insecure = args.tls.insecure;
     if let Some(sb) = sandbox {
         sb.stop().await;
     }
@@ -638,6 +653,11 @@ async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
             .zip(args.mllp_tls_key.clone())
             .map(|(c, k)| (c, k, args.mllp_tls_client_ca.clone())),
         faults: args.faults.faults(),
+        tls: args
+            .tls_cert
+            .clone()
+            .zip(args.tls_key.clone())
+            .map(|(c, k)| (c, k, args.tls_client_ca.clone())),
         auth: sandbox_auth(&args)?,
         ..SandboxConfig::default()
     })
@@ -780,7 +800,7 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
         }
     }
     let auth = args.auth.build(&target).await?;
-    let client = FhirClient::for_load(target.clone(), args.timeout)
+    let client = FhirClient::for_load(target.clone(), args.timeout, args.tls.options().as_ref())
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_auth(auth);
     let mllp = match &mllp_addr {

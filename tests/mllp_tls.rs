@@ -1,60 +1,17 @@
 //! MLLP over TLS against the sandbox listener, with certificates made in the test (rcgen):
 //! verification on by default, a custom CA, mutual TLS, and a wrong CA failing clearly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
+use common::Pki;
 
 use emr_harness::hl7::Message;
 use emr_harness::mllp::tls::TlsOptions;
 use emr_harness::mllp::{MllpClient, MllpConfig};
 use emr_harness::sandbox::{self, SandboxConfig};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
 const MSG: &str = "MSH|^~\\&|A|B|C|D|20260101||ADT^A08^ADT_A01|TLS1|P|2.5.1\rEVN|A08\rPID|1||M1||Doe^Jane\rPV1|1|O\r";
-
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    /// A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA;
-    /// plus a second, unrelated CA.
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let write =
-            |name: &str, pem: String| std::fs::write(dir.path().join(name), pem).expect("write");
-        let ca = |cn: &str| {
-            let key = KeyPair::generate().expect("key");
-            let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.distinguished_name.push(DnType::CommonName, cn);
-            let cert = params.self_signed(&key).expect("ca");
-            (cert, key)
-        };
-        let (ca_cert, ca_key) = ca("emr-harness test CA");
-        let (other_ca, _) = ca("someone else's CA");
-        write("ca.pem", ca_cert.pem());
-        write("other-ca.pem", other_ca.pem());
-        for (name, sans) in [
-            (
-                "server",
-                vec!["127.0.0.1".to_string(), "localhost".to_string()],
-            ),
-            ("client", vec!["emr-harness-client".to_string()]),
-        ] {
-            let key = KeyPair::generate().expect("key");
-            let mut params = CertificateParams::new(sans).expect("params");
-            params.distinguished_name.push(DnType::CommonName, name);
-            let cert = params.signed_by(&key, &ca_cert, &ca_key).expect("sign");
-            write(&format!("{name}.pem"), cert.pem());
-            write(&format!("{name}-key.pem"), key.serialize_pem());
-        }
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
 
 async fn tls_sandbox(pki: &Pki, mutual: bool) -> sandbox::RunningSandbox {
     let client_ca = mutual.then(|| pki.path("ca.pem"));

@@ -80,6 +80,9 @@ pub struct CertReport {
     /// RFC 3339, UTC.
     pub started_at: String,
     pub duration_ms: f64,
+    /// True when the server's TLS certificate was not verified (`--insecure`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
     /// One row per area, in the order the areas first appear, then `overall`.
     pub areas: Vec<AreaScore>,
     pub checks: Vec<CheckOutcome>,
@@ -94,6 +97,7 @@ impl CertReport {
             target: target.into(),
             started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             duration_ms: 0.0,
+            tls_insecure: false,
             areas: Vec::new(),
             checks: Vec::new(),
         }

@@ -63,6 +63,12 @@ pub fn table(r: &CertReport) -> String {
         r.checks.len(),
         r.duration_ms
     );
+    if r.tls_insecure {
+        let _ = writeln!(
+            out,
+            "warning: --insecure: the server's TLS certificate was not verified"
+        );
+    }
     let mut t = Table::new(checks);
     t.with(Style::sharp())
         .with(Modify::new(Columns::last()).with(Width::wrap(80).keep_words(true)));

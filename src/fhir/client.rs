@@ -120,11 +120,28 @@ const PARSED_URLS_KEPT: usize = 1024;
 
 impl FhirClient {
     pub fn new(base: Url, timeout: Duration) -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
+        FhirClient::with_tls(base, timeout, None)
+    }
+
+    /// A client with its own TLS settings (custom CA, client certificate, `insecure`); `None`
+    /// keeps reqwest's defaults (the public web roots).
+    pub fn with_tls(
+        base: Url,
+        timeout: Duration,
+        tls: Option<&crate::tls::TlsOptions>,
+    ) -> Result<Self, TransportError> {
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(opts) = tls {
+            // The same rustls configuration as MLLP, so both transports verify alike.
+            let mut cfg = crate::tls::client_config(opts).map_err(TransportError::Other)?;
+            cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            builder = builder.use_preconfigured_tls(cfg);
+        }
+        let client = builder
             .build()
             .map_err(|e| TransportError::Other(e.to_string()))?;
         Ok(FhirClient {
@@ -139,8 +156,12 @@ impl FhirClient {
 
     /// The client for load runs: plain-`http://` targets go through the lean transport unless
     /// a proxy is configured in the environment (reqwest honours those; the lean path does not).
-    pub fn for_load(base: Url, timeout: Duration) -> Result<Self, TransportError> {
-        let mut c = FhirClient::new(base, timeout)?;
+    pub fn for_load(
+        base: Url,
+        timeout: Duration,
+        tls: Option<&crate::tls::TlsOptions>,
+    ) -> Result<Self, TransportError> {
+        let mut c = FhirClient::with_tls(base, timeout, tls)?;
         let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
             .iter()
             .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));

@@ -3,7 +3,8 @@
 pub mod client;
 pub mod codec;
 pub mod pool;
-pub mod tls;
+/// TLS is shared with the FHIR client; `mllp::tls` stays as the name MLLP users know.
+pub use crate::tls;
 
 pub use client::{MllpClient, MllpConfig, MllpError};
 pub use codec::{FrameError, MllpCodec};

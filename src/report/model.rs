@@ -21,6 +21,10 @@ pub struct RunReport {
     pub seed: u64,
     /// True when the run was interrupted (Ctrl-C) and not every step ran.
     pub partial: bool,
+    /// True when the server's TLS certificate was not verified (`--insecure`): results from such
+    /// a run say nothing about who answered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
     pub summary: Summary,
     pub scenarios: Vec<ScenarioResult>,
 }

@@ -93,7 +93,11 @@ pub fn render(report: &RunReport, color: bool) -> String {
     table
         .with(Style::rounded())
         .with(Modify::new(Columns::new(5..)).with(Width::wrap(60)));
-    let mut out = table.to_string();
+    let mut out = String::new();
+    if report.tls_insecure {
+        out.push_str("warning: --insecure: the server's TLS certificate was not verified\n");
+    }
+    out.push_str(&table.to_string());
     out.push('\n');
     out.push_str(&failures(report, color));
     let s = &report.summary;

@@ -93,6 +93,7 @@ impl Runner {
             target: self.client.base().to_string(),
             seed: self.opts.seed,
             partial: self.interrupted(),
+            tls_insecure: false,
             summary: RunReport::summarize(&results),
             scenarios: results,
         }

@@ -34,6 +34,12 @@ pub struct SandboxConfig {
         Option<std::path::PathBuf>,
     )>,
     pub faults: Faults,
+    /// HTTPS for the FHIR API: (certificate chain, key, client CA for mutual TLS).
+    pub tls: Option<(
+        std::path::PathBuf,
+        std::path::PathBuf,
+        Option<std::path::PathBuf>,
+    )>,
     /// Search page size when the client gives no `_count`.
     pub page_size: usize,
     /// Auth mode: a token endpoint, and 401 for FHIR requests without a live token.
@@ -47,6 +53,7 @@ impl Default for SandboxConfig {
             mllp_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             mllp_tls: None,
             faults: Faults::default(),
+            tls: None,
             page_size: 10,
             auth: None,
         }
@@ -78,6 +85,41 @@ impl RunningSandbox {
 impl Drop for RunningSandbox {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+    }
+}
+
+/// HTTPS: axum's `serve` speaks plain TCP only, so each connection is wrapped in TLS here and
+/// handed to hyper. A failed handshake (a client without the required certificate, a client
+/// that does not trust our CA) is logged and that connection dropped.
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, peer)) = accepted else { continue };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let tls = match acceptor.accept(tcp).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::info!(%peer, error = %e, "HTTPS handshake failed");
+                            return;
+                        }
+                    };
+                    let svc = hyper_util::service::TowerToHyperService::new(app);
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc);
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "HTTPS connection ended");
+                    }
+                });
+            }
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }
 
@@ -129,7 +171,12 @@ pub fn router(
 pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    let base_url = format!("http://{addr}/fhir");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let base_url = format!("{scheme}://{addr}/fhir");
     let state = Arc::new(AppState {
         store: RwLock::new(store::Store::default()),
         base_url: base_url.clone(),
@@ -159,20 +206,30 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         tracing::info!(addr = ?mllp_addr, "sandbox MLLP listener");
     }
     config.faults.start_clock();
-    let auth_state = config
-        .auth
-        .clone()
-        .map(|a| Arc::new(auth::AuthState::new(a, format!("http://{addr}/auth/token"))));
+    let auth_state = config.auth.clone().map(|a| {
+        Arc::new(auth::AuthState::new(
+            a,
+            format!("{scheme}://{addr}/auth/token"),
+        ))
+    });
     let app = router(state, config.faults, auth_state.clone());
     let mut stop = rx;
-    tasks.push(tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "sandbox server stopped");
+    match &config.tls {
+        Some((cert, key, ca)) => {
+            let cfg =
+                crate::tls::server_config(cert, key, ca.as_ref()).map_err(std::io::Error::other)?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+            tasks.push(tokio::spawn(serve_tls(listener, acceptor, app, stop)));
         }
-    }));
+        None => tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "sandbox server stopped");
+            }
+        })),
+    }
     tracing::info!(%base_url, "sandbox EMR listening");
     Ok(RunningSandbox {
         addr,

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use std::process::Command;
 
 pub struct Out {
@@ -146,4 +148,49 @@ pub fn spawn_sandbox() -> SandboxProcess {
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Certificates made for a test (rcgen): a CA, a server certificate for 127.0.0.1 and localhost,
+/// a client certificate, all signed by the CA; and a second, unrelated CA.
+pub struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write =
+            |name: &str, pem: String| std::fs::write(dir.path().join(name), pem).expect("write");
+        let ca = |cn: &str| {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, cn);
+            let cert = params.self_signed(&key).expect("ca");
+            (cert, key)
+        };
+        let (ca_cert, ca_key) = ca("emr-harness test CA");
+        let (other_ca, _) = ca("someone else's CA");
+        write("ca.pem", ca_cert.pem());
+        write("other-ca.pem", other_ca.pem());
+        for (name, sans) in [
+            (
+                "server",
+                vec!["127.0.0.1".to_string(), "localhost".to_string()],
+            ),
+            ("client", vec!["emr-harness-client".to_string()]),
+        ] {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(sans).expect("params");
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.signed_by(&key, &ca_cert, &ca_key).expect("sign");
+            write(&format!("{name}.pem"), cert.pem());
+            write(&format!("{name}-key.pem"), key.serialize_pem());
+        }
+        Pki { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
 }

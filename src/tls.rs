@@ -1,4 +1,4 @@
-//! TLS for MLLP (many sites wrap MLLP in TLS): rustls with the ring provider, verification on by
+//! TLS for MLLP and FHIR (HTTPS): rustls with the ring provider, verification on by
 //! default, a custom CA bundle, a client certificate for mutual TLS, and `insecure` only when asked.
 
 use std::path::PathBuf;
