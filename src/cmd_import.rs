@@ -26,10 +26,128 @@ enum Format {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// A HAR file (browser devtools, Postman, Insomnia): each entry becomes a FHIR step.
+    Har {
+        file: PathBuf,
+        #[command(flatten)]
+        rec: RecordingOut,
+        /// The FHIR base URL the paths are relative to (default: inferred from the URLs).
+        #[arg(long)]
+        base: Option<String>,
+    },
+    /// An HL7 v2 log: batch (FHS/BHS), MLLP-framed capture, or blank-line separated messages.
+    Hl7 {
+        file: PathBuf,
+        #[command(flatten)]
+        rec: RecordingOut,
+    },
+}
+
+/// Where a recording or import is written, and how.
+#[derive(Args, Clone)]
+pub struct RecordingOut {
+    /// Scenario file to write.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Folder for the golden snapshots of what the server answered.
+    #[arg(long, default_value = "golden")]
+    pub golden: PathBuf,
+    /// Scenario name (default: the file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep patient data as it is (scrubbing names, dates, identifiers, addresses, phones and
+    /// notes is on by default).
+    #[arg(long)]
+    pub no_scrub: bool,
+}
+
+impl RecordingOut {
+    pub fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            self.out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "recording".into())
+        })
+    }
+
+    /// Builds, checks that the result loads, writes scenario and goldens, prints a summary.
+    pub fn finish(
+        &self,
+        description: &str,
+        base: Option<&str>,
+        exchanges: &[emr_harness::record::build::Exchange],
+    ) -> anyhow::Result<u8> {
+        let mut scrubber =
+            (!self.no_scrub).then(|| emr_harness::record::scrub::Scrubber::new(rand::random()));
+        let built = emr_harness::record::build::build(
+            &self.name(),
+            description,
+            base,
+            exchanges,
+            scrubber.as_mut(),
+        );
+        let yaml = emr_harness::scenario::write::to_yaml(&built.scenario)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        if let Err(errors) = parse_scenario(&self.out, &yaml, &LoadOptions::default()) {
+            eprintln!("the scenario made from it does not load:\n{yaml}");
+            print_scenario_errors(&errors);
+            return Ok(EXIT_USAGE);
+        }
+        let mut header = vec![description.to_string()];
+        if self.no_scrub {
+            header.push("Patient data NOT scrubbed (--no-scrub).".into());
+        } else if built.scrubbed.is_empty() {
+            header.push("Scrubbed: nothing that looked like patient data.".into());
+        } else {
+            header.push(format!("Scrubbed: {}.", built.scrubbed.join("; ")));
+        }
+        let snaps = emr_harness::record::write(&self.out, &self.golden, &built, &header)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let steps = built.scenario["steps"].as_array().map_or(0, Vec::len);
+        eprintln!(
+            "wrote {} ({steps} steps) and {snaps} golden snapshot(s) in {}",
+            self.out.display(),
+            self.golden.display()
+        );
+        for line in &header[1..] {
+            eprintln!("{line}");
+        }
+        Ok(0)
+    }
 }
 
 pub fn import_cmd(args: ImportArgs) -> anyhow::Result<u8> {
-    let Format::Testscript { file, out } = args.format;
+    let (file, out) = match args.format {
+        Format::Testscript { file, out } => (file, out),
+        Format::Har { file, rec, base } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let (exchanges, inferred) =
+                emr_harness::import::har::exchanges(&text, &file.display().to_string())
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            let base = base.or(inferred);
+            let what = format!(
+                "Imported from the HAR file {} by emr-harness.",
+                file.display()
+            );
+            return rec.finish(&what, base.as_deref(), &exchanges);
+        }
+        Format::Hl7 { file, rec } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let exchanges =
+                emr_harness::import::hl7log::exchanges(&String::from_utf8_lossy(&bytes));
+            if exchanges.is_empty() {
+                anyhow::bail!("{}: no HL7 v2 message (MSH) found", file.display());
+            }
+            let what = format!(
+                "Imported from the HL7 v2 log {} by emr-harness.",
+                file.display()
+            );
+            return rec.finish(&what, None, &exchanges);
+        }
+    };
     let text =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let dir = file.parent().map(PathBuf::from).unwrap_or_default();

@@ -13,6 +13,7 @@ pub mod hl7;
 pub mod import;
 pub mod load;
 pub mod mllp;
+pub mod record;
 pub mod report;
 pub mod run;
 pub mod sandbox;

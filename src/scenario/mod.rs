@@ -5,6 +5,7 @@ pub mod error;
 pub mod load;
 pub mod model;
 pub mod template;
+pub mod write;
 
 use std::path::PathBuf;
 
