@@ -10,6 +10,7 @@ mod cli_auth;
 mod cli_tls;
 mod cmd_certify;
 mod cmd_import;
+mod cmd_record;
 mod cmd_validate;
 
 use anyhow::Context;
@@ -59,7 +60,9 @@ enum Command {
     Certify(cmd_certify::CertifyArgs),
     /// Validate FHIR R4 resources in JSON files (typed model + round trip, as every check does).
     Validate(cmd_validate::ValidateArgs),
-    /// Convert other formats into scenario files: `import testscript FILE.json`.
+    /// Record live traffic into a scenario: a proxy between a client and the EMR (http, mllp).
+    Record(cmd_record::RecordArgs),
+    /// Convert other formats into scenario files: testscript, har, hl7.
     Import(cmd_import::ImportArgs),
     /// Work with reports: `report merge` adds HdrHistogram logs from many workers exactly.
     Report(ReportArgs),
@@ -384,6 +387,7 @@ fn main() -> ExitCode {
             Command::Load(args) => load_cmd(*args).await,
             Command::Certify(args) => cmd_certify::certify_cmd(args).await,
             Command::Import(args) => cmd_import::import_cmd(args),
+            Command::Record(args) => cmd_record::record_cmd(args).await,
             Command::Validate(args) => cmd_validate::validate_cmd(args),
             Command::Report(ReportArgs {
                 command:

@@ -90,6 +90,7 @@ pub fn build(
     let mut steps: Vec<Map<String, Value>> = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut snapshots = Vec::new();
+    let mut pending_http: Vec<(String, String, usize)> = Vec::new();
     let mut names_used: Vec<String> = Vec::new();
     for (i, e) in ex.iter().enumerate() {
         let mut step = Map::new();
@@ -146,11 +147,8 @@ pub fn build(
                 let snap = crate::scenario::load::slug(&step_name);
                 expect.insert("snapshot".into(), json!(snap));
                 step.insert("expect".into(), Value::Object(expect));
-                snapshots.push((
-                    snap,
-                    step_name,
-                    http_snapshot(h, base.as_deref(), &candidates, i),
-                ));
+                // Rendered at the end: which values become captures is known only then.
+                pending_http.push((snap, step_name, i));
                 offer_http(i, h, body.as_ref(), &mut candidates);
             }
             Exchange::Hl7(m) => {
@@ -178,6 +176,15 @@ pub fn build(
             }
         }
         steps.push(step);
+    }
+    for (snap, step_name, i) in pending_http {
+        if let Exchange::Http(h) = &ex[i] {
+            snapshots.push((
+                snap,
+                step_name,
+                http_snapshot(h, base.as_deref(), &candidates, i),
+            ));
+        }
     }
     for c in candidates.iter().filter(|c| c.used) {
         let capture = steps[c.step].entry("capture").or_insert_with(|| json!({}));

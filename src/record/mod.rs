@@ -4,6 +4,7 @@
 //! golden snapshots; `scrub` replaces patient data on the way.
 
 pub mod build;
+pub mod proxy;
 pub mod scrub;
 
 use std::path::Path;
