@@ -544,7 +544,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         stop_rx,
     );
     let mut report = runner.run_all(&scenarios).await;
-    report.tls_insecure = args.tls.insecure;
+    report.tls_insecure = args.tls.insecure || args.mllp_tls.mllp_insecure;
     if let Some(sb) = sandbox {
         sb.stop().await;
     }

@@ -275,6 +275,54 @@ async fn client_secret_bearer_basic_and_no_secret_in_any_output() {
                 &env,
             ),
         ));
+        // The recording proxy in front of the EMR: the client's token passes through, and must
+        // not land in the recording.
+        let mut proxy = std::process::Command::new(env!("CARGO_BIN_EXE_emr-harness"))
+            .args([
+                "record",
+                "http",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                &base,
+                "-o",
+                "rec.yaml",
+                "-v",
+            ])
+            .current_dir(&d)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("proxy");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(proxy.stdout.as_mut().expect("stdout")),
+            &mut line,
+        )
+        .expect("line");
+        let via = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("proxy address")
+            .to_string();
+        outs.push((
+            "run via proxy",
+            run_lifecycle(&d, &via, &["--bearer-token-env", "BEARER"], &env),
+        ));
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &proxy.id().to_string()])
+            .status();
+        let proxied = proxy.wait_with_output().expect("proxy output");
+        assert!(proxied.status.success());
+        outs.push((
+            "record",
+            common::Out {
+                code: 0,
+                stdout: String::from_utf8_lossy(&proxied.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&proxied.stderr).into_owned(),
+            },
+        ));
         outs.push((
             "certify",
             harness(
@@ -310,6 +358,8 @@ async fn client_secret_bearer_basic_and_no_secret_in_any_output() {
             out.all()
         );
     }
+    let recorded = std::fs::read_to_string(dir.path().join("rec.yaml")).expect("recording");
+    assert!(recorded.contains("POST /Patient"), "{recorded}");
     let issued = sb.auth.as_ref().expect("auth").issued_tokens();
     assert!(issued.len() >= 3, "{issued:?}");
     let mut secrets: Vec<String> = vec![
