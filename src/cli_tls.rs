@@ -38,3 +38,19 @@ impl HttpTlsArgs {
         })
     }
 }
+
+/// The FHIR client of a conformance run (`run`, `certify fhir`): TLS and auth from the flags.
+pub async fn fhir_client(
+    target: url::Url,
+    timeout: std::time::Duration,
+    tls: &HttpTlsArgs,
+    auth: &crate::cli_auth::AuthArgs,
+) -> anyhow::Result<emr_harness::fhir::FhirClient> {
+    let auth = auth.build(&target).await?;
+    let tls = tls.options();
+    Ok(
+        emr_harness::fhir::FhirClient::with_tls(target, timeout, tls.as_ref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_auth(auth),
+    )
+}

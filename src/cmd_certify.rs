@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use emr_harness::certify::{self, report as creport, CertReport, Verdict};
 use emr_harness::check::snapshot::write_atomically;
-use emr_harness::fhir::FhirClient;
 use emr_harness::mllp::MllpConfig;
 use emr_harness::report::Format;
 
@@ -95,11 +94,7 @@ async fn fhir(args: FhirArgs) -> anyhow::Result<u8> {
             (Some(sb), url)
         }
     };
-    let auth = args.auth.build(&target).await?;
-    let tls = args.tls.options();
-    let client = FhirClient::with_tls(target, args.timeout, tls.as_ref())
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .with_auth(auth);
+    let client = crate::cli_tls::fhir_client(target, args.timeout, &args.tls, &args.auth).await?;
     let mut report = certify::fhir::run(client).await;
     report.tls_insecure = args.tls.insecure;
     if let Some(sb) = sandbox {

@@ -491,11 +491,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     };
 
-    let auth = args.auth.build(&target).await?;
-    let tls = args.tls.options();
-    let client = FhirClient::with_tls(target, args.timeout, tls.as_ref())
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .with_auth(auth);
+    let client = crate::cli_tls::fhir_client(target, args.timeout, &args.tls, &args.auth).await?;
     let mllp_addr = args.mllp.clone().or_else(|| {
         sandbox
             .as_ref()

@@ -1350,37 +1350,21 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
                 fail(wrong.join("; "))
             }
         }
-        Kind::Include => {
+        Kind::Include | Kind::RevInclude => {
             let pid = ctx.created_id(&f.patient()).await?;
             let oid = ctx
                 .created_id(&f.observation(Some(&format!("Patient/{pid}"))))
                 .await?;
-            let a = ctx
-                .send(
-                    "GET",
-                    &format!("Observation?_id={oid}&_include=Observation:subject"),
-                    &[],
-                    None,
-                )
-                .await?;
+            let (query, t, id) = if matches!(kind, Kind::Include) {
+                let q = format!("Observation?_id={oid}&_include=Observation:subject");
+                (q, "Patient", pid)
+            } else {
+                let q = format!("Patient?_id={pid}&_revinclude=Observation:subject");
+                (q, "Observation", oid)
+            };
+            let a = ctx.send("GET", &query, &[], None).await?;
             expect_status(&a, "the search", &[200])?;
-            included(a.body(), "Patient", &pid)
-        }
-        Kind::RevInclude => {
-            let pid = ctx.created_id(&f.patient()).await?;
-            let oid = ctx
-                .created_id(&f.observation(Some(&format!("Patient/{pid}"))))
-                .await?;
-            let a = ctx
-                .send(
-                    "GET",
-                    &format!("Patient?_id={pid}&_revinclude=Observation:subject"),
-                    &[],
-                    None,
-                )
-                .await?;
-            expect_status(&a, "the search", &[200])?;
-            included(a.body(), "Observation", &oid)
+            included(a.body(), t, &id)
         }
         Kind::Transaction | Kind::Batch => {
             let (ty, resp_ty) = if matches!(kind, Kind::Transaction) {
