@@ -177,7 +177,14 @@ async fn certify_fhir_sandbox(faults: Faults) -> (CertReport, Vec<serde_json::Va
     let report = emr_harness::certify::fhir::run(client.clone()).await;
     // A fresh sandbox holds only what the suite made, so any live resource was left behind.
     let mut left = Vec::new();
-    for t in ["Patient", "Observation"] {
+    for t in [
+        "Patient",
+        "Observation",
+        "Encounter",
+        "Condition",
+        "Practitioner",
+        "Organization",
+    ] {
         let req = emr_harness::fhir::client::HttpRequest {
             method: "GET".into(),
             url: client.url_for(t),

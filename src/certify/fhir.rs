@@ -163,7 +163,24 @@ type RuleRow = (
 );
 
 /// Resource types the suite has test data for, in the order they are checked.
-const FIXTURE_TYPES: &[&str] = &["Patient", "Observation"];
+const FIXTURE_TYPES: &[&str] = &[
+    "Patient",
+    "Observation",
+    "Encounter",
+    "Condition",
+    "Practitioner",
+    "Organization",
+];
+
+/// The element an update or a patch changes, per fixture type, and its new value.
+fn edit(t: &str) -> (&'static str, Value) {
+    match t {
+        "Observation" => ("status", json!("amended")),
+        "Encounter" => ("status", json!("finished")),
+        "Condition" => ("recordedDate", json!("2026-01-02")),
+        _ => ("active", json!(false)),
+    }
+}
 
 fn plan(cap: &Capability) -> Vec<Planned> {
     let mut out = Vec::new();
@@ -354,6 +371,48 @@ impl Fixture {
         })
     }
 
+    fn encounter(&self, patient_ref: &str) -> Value {
+        json!({
+            "resourceType": "Encounter",
+            "identifier": [{"system": "urn:emr-harness:certify", "value": self.identifier()}],
+            "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": patient_ref}
+        })
+    }
+
+    fn condition(&self, patient_ref: &str) -> Value {
+        json!({
+            "resourceType": "Condition",
+            "identifier": [{"system": "urn:emr-harness:certify", "value": self.identifier()}],
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertensive disorder"}]},
+            "subject": {"reference": patient_ref},
+            "recordedDate": "2026-01-01"
+        })
+    }
+
+    fn practitioner(&self) -> Value {
+        json!({
+            "resourceType": "Practitioner",
+            "identifier": [{"system": "urn:emr-harness:certify", "value": self.identifier()}],
+            "active": true,
+            "name": [{"family": format!("Certify{}", self.tag), "given": [format!("Given{}", self.tag)]}],
+            "gender": "female",
+            "birthDate": "1970-01-01"
+        })
+    }
+
+    fn organization(&self) -> Value {
+        json!({
+            "resourceType": "Organization",
+            "identifier": [{"system": "urn:emr-harness:certify", "value": self.identifier()}],
+            "active": true,
+            "name": format!("Certify{} Clinic", self.tag)
+        })
+    }
+
     fn observation(&self, patient_ref: Option<&str>) -> Value {
         let mut o = json!({
             "resourceType": "Observation",
@@ -377,21 +436,26 @@ fn search_values(t: &str, param: &str, f: &Fixture) -> Option<(String, String)> 
         format!("urn:emr-harness:certify|{}-none", f.identifier()),
     );
     let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+    let person = matches!(t, "Patient" | "Practitioner");
+    let with_patient = matches!(t, "Observation" | "Encounter" | "Condition");
     match (t, param) {
         // Filled in by `search_param` from the ids the check created.
         (_, "_id") => pair("{id}", "{id}-none"),
-        ("Observation", "subject") | ("Observation", "patient") => {
+        (_, "subject") | (_, "patient") if with_patient => {
             pair("Patient/{patient}", "Patient/{patient}-none")
         }
         (_, "_lastUpdated") => pair("ge2000-01-01", "lt2000-01-01"),
         (_, "identifier") => Some(ident),
-        ("Patient", "family") | ("Patient", "name") => {
+        (_, "family") | (_, "name") if person => {
             Some((format!("Certify{}", f.tag), format!("Nomatch{}", f.tag)))
         }
-        ("Patient", "given") => Some((format!("Given{}", f.tag), format!("Nomatch{}", f.tag))),
-        ("Patient", "birthdate") => pair("1970-01-01", "1971-01-01"),
-        ("Patient", "gender") => pair("female", "male"),
-        ("Patient", "active") => pair("true", "false"),
+        (_, "given") if person => Some((format!("Given{}", f.tag), format!("Nomatch{}", f.tag))),
+        (_, "birthdate") if person => pair("1970-01-01", "1971-01-01"),
+        (_, "gender") if person => pair("female", "male"),
+        ("Patient" | "Practitioner" | "Organization", "active") => pair("true", "false"),
+        ("Organization", "name") => {
+            Some((format!("Certify{}", f.tag), format!("Nomatch{}", f.tag)))
+        }
         ("Patient", "address-city") => pair("Certifyville", "Elsewhere"),
         ("Patient", "address-postalcode") => pair("12345", "99999"),
         ("Patient", "phone") | ("Patient", "telecom") => pair("555-0100", "555-0199"),
@@ -399,6 +463,14 @@ fn search_values(t: &str, param: &str, f: &Fixture) -> Option<(String, String)> 
         ("Observation", "code") => pair("http://loinc.org|8867-4", "http://loinc.org|8310-5"),
         ("Observation", "date") => pair("2026-01-01", "2025-01-01"),
         ("Observation", "value-quantity") => pair("72", "99"),
+        ("Encounter", "status") => pair("in-progress", "cancelled"),
+        ("Encounter", "class") => pair("AMB", "IMP"),
+        ("Condition", "code") => pair(
+            "http://snomed.info/sct|38341003",
+            "http://snomed.info/sct|44054006",
+        ),
+        ("Condition", "clinical-status") => pair("active", "resolved"),
+        ("Condition", "recorded-date") => pair("2026-01-01", "2025-01-01"),
         _ => None,
     }
 }
@@ -834,8 +906,13 @@ fn judge_metadata(a: Step<Answer>) -> (Verdict, String, Option<Capability>) {
             Some(cap),
         );
     }
+    let untested = cap
+        .types
+        .keys()
+        .filter(|t| !FIXTURE_TYPES.contains(&t.as_str()))
+        .count();
     let reason = format!(
-        "FHIR {version}, {} resource types, system interactions: {}",
+        "FHIR {version}, {} resource types ({untested} without built-in test data, not exercised), system interactions: {}",
         cap.types.len(),
         if cap.system.is_empty() {
             "none".to_string()
@@ -909,11 +986,8 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
         Kind::Patch(t) => {
             let r = resource_for(ctx, t, &f).await?;
             let id = ctx.created_id(&r).await?;
-            let ops = if t == "Patient" {
-                json!([{"op": "replace", "path": "/active", "value": false}])
-            } else {
-                json!([{"op": "replace", "path": "/status", "value": "amended"}])
-            };
+            let (key, value) = edit(t);
+            let ops = json!([{"op": "add", "path": format!("/{key}"), "value": value}]);
             let a = ctx
                 .send(
                     "PATCH",
@@ -924,15 +998,10 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
                 .await?;
             expect_status(&a, "the patch", &[200])?;
             let read = ctx.send("GET", &format!("{t}/{id}"), &[], None).await?;
-            let (path, want) = if t == "Patient" {
-                ("/active", json!(false))
-            } else {
-                ("/status", json!("amended"))
-            };
-            if read.body().pointer(path) != Some(&want) {
+            if read.body().get(key) != Some(&value) {
                 return fail(format!(
-                    "after the patch {path} is {:?}",
-                    read.body().pointer(path)
+                    "after the patch {key} is {:?}",
+                    read.body().get(key)
                 ));
             }
             pass("200 and the change is visible")
@@ -1424,10 +1493,17 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
 async fn resource_for(ctx: &mut Ctx, t: &str, f: &Fixture) -> Step<Value> {
     match t {
         "Patient" => Ok(f.patient()),
-        "Observation" => {
+        "Observation" | "Encounter" | "Condition" => {
             let pid = ctx.created_id(&f.patient()).await?;
-            Ok(f.observation(Some(&format!("Patient/{pid}"))))
+            let subject = format!("Patient/{pid}");
+            Ok(match t {
+                "Observation" => f.observation(Some(&subject)),
+                "Encounter" => f.encounter(&subject),
+                _ => f.condition(&subject),
+            })
         }
+        "Practitioner" => Ok(f.practitioner()),
+        "Organization" => Ok(f.organization()),
         other => Err(Stop::Error(format!("no built-in test data for {other}"))),
     }
 }
@@ -1441,17 +1517,16 @@ fn last_id(ctx: &Ctx) -> String {
 }
 
 /// A visible change for an update: a Patient's name, an Observation's status.
+/// A visible change for an update (see `edit`).
 fn change(r: &mut Value) {
-    if r["resourceType"] == "Patient" {
-        r["name"][0]["given"] = json!(["Updated"]);
-    } else {
-        r["status"] = json!("amended");
-    }
+    let t = r["resourceType"].as_str().unwrap_or_default().to_string();
+    let (key, value) = edit(&t);
+    r[key] = value;
 }
 
 fn changed(r: &Value) -> bool {
-    r.pointer("/name/0/given/0") == Some(&json!("Updated"))
-        || r.get("status") == Some(&json!("amended"))
+    let (key, value) = edit(r["resourceType"].as_str().unwrap_or_default());
+    r.get(key) == Some(&value)
 }
 
 fn link(bundle: &Value, relation: &str) -> Option<String> {
