@@ -177,6 +177,9 @@ impl Scrubber {
                                 self.human_name(n);
                             }
                         }
+                        // Patient.contact.name and .address are single objects, not lists.
+                        ("name", n @ Value::Object(_)) => self.human_name(n),
+                        ("address", a @ Value::Object(_)) => self.address(a),
                         ("birthDate" | "deceasedDateTime", Value::String(s)) => {
                             *s = self.replace(Kind::BirthDate, s);
                         }
@@ -452,7 +455,8 @@ mod tests {
             "name": [{"family": "Everyman", "given": ["Adam"]}], "birthDate": "1961-06-15",
             "telecom": [{"system": "phone", "value": "(555) 123-4567"}],
             "address": [{"line": ["1200 N Elm Street"], "city": "Greensboro", "postalCode": "27401"}],
-            "note": [{"text": "allergic to penicillin"}]});
+            "note": [{"text": "allergic to penicillin"}],
+            "contact": [{"name": {"family": "Kin", "given": ["Nora"]}, "address": {"city": "Burlington"}}]});
         s.scrub_fhir(&mut p);
         let text = p.to_string();
         for original in [
