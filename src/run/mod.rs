@@ -110,7 +110,7 @@ impl Runner {
         let seed = self.opts.seed ^ iteration.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let generators = Arc::new(Generators::new(scenario_seed(seed, &s.name)));
         let mut state = ScenarioState {
-            vars: IndexMap::new(),
+            vars: Arc::new(IndexMap::new()),
             derived: Vec::new(),
             captured: Vec::new(),
             failed_captures: HashMap::new(),
@@ -130,7 +130,7 @@ impl Runner {
                     if template.contains("{{") {
                         state.derived.push((name.clone(), v.clone()));
                     }
-                    state.vars.insert(name.clone(), v);
+                    Arc::make_mut(&mut state.vars).insert(name.clone(), v);
                 }
                 Err(e) => {
                     result.error = Some(StepError {
@@ -208,7 +208,7 @@ impl Runner {
                     match value {
                         Ok(v) => {
                             state.captured.push((name.clone(), v.clone()));
-                            state.vars.insert(name, v);
+                            Arc::make_mut(&mut state.vars).insert(name, v);
                         }
                         Err(e) => {
                             state
@@ -273,11 +273,18 @@ impl Runner {
                 return None;
             }
         };
-        // Built after rendering, so values generated for this very request are redacted too.
-        let redactor = &state.redactor(self.client.base().as_str(), s);
+        // Built after rendering (so values generated for this very request are redacted too),
+        // and only when something needs it: under load, building one per request (clones of
+        // every generated value, the base URL, the rules) was a visible share of the client's CPU.
+        let redactor = || state.redactor(self.client.base().as_str(), s);
+        let url = if state.generators.has_secrets() {
+            redactor().hide_secrets(&http.url)
+        } else {
+            http.url.clone()
+        };
         out.request = Some(RequestSummary {
             method: http.method.clone(),
-            url: redactor.hide_secrets(&http.url),
+            url,
         });
         let resp = match self.timed(out, self.client.send(&http)).await? {
             Ok(r) => r,
@@ -285,7 +292,7 @@ impl Runner {
                 out.status = Status::Error;
                 out.error = Some(error(
                     transport_kind(&e),
-                    redactor.hide_secrets(&e.to_string()),
+                    redactor().hide_secrets(&e.to_string()),
                     None,
                 ));
                 return None;
@@ -310,7 +317,7 @@ impl Runner {
             .as_ref()
             .and_then(|n| snapshot_name(n, step))
         {
-            let content = render_response(&resp, &s.snapshot_headers, redactor);
+            let content = render_response(&resp, &s.snapshot_headers, &redactor());
             out.checks.extend(self.snapshot(s, step, &name, &content));
         }
         Some(
@@ -541,7 +548,8 @@ impl Runner {
 
 /// What one scenario run has learnt so far.
 struct ScenarioState {
-    vars: IndexMap<String, String>,
+    /// Shared with every render context; copied only when a capture changes it.
+    vars: Arc<IndexMap<String, String>>,
     /// Vars whose value was computed from a template (generated data), for snapshot redaction.
     derived: Vec<(String, String)>,
     captured: Vec<(String, String)>,
@@ -553,7 +561,7 @@ struct ScenarioState {
 impl ScenarioState {
     fn context(&self) -> RenderContext {
         RenderContext {
-            vars: Arc::new(self.vars.clone()),
+            vars: self.vars.clone(),
             generators: self.generators.clone(),
         }
     }

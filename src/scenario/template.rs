@@ -135,6 +135,14 @@ impl Generators {
     }
 
     /// Snapshot of everything generated and every secret read so far.
+    /// True when a value read from the environment (a secret) was rendered so far.
+    pub fn has_secrets(&self) -> bool {
+        self.generated
+            .lock()
+            .map(|g| !g.secrets.is_empty())
+            .unwrap_or(true)
+    }
+
     pub fn generated(&self) -> (Vec<(String, String)>, BTreeSet<String>) {
         match self.generated.lock() {
             Ok(g) => (g.values.clone(), g.secrets.clone()),
