@@ -24,7 +24,15 @@ pub fn type_params(rtype: &str) -> &'static [(&'static str, &'static str)] {
             ("gender", "token"),
         ],
         "Organization" | "Location" | "HealthcareService" => &[("name", "string")],
-        "Observation" | "Condition" | "Procedure" | "DiagnosticReport" | "MedicationRequest"
+        // Condition has no `status` element: its state is clinicalStatus (R4 condition.html).
+        "Condition" => &[
+            ("patient", "reference"),
+            ("subject", "reference"),
+            ("code", "token"),
+            ("clinical-status", "token"),
+            ("encounter", "reference"),
+        ],
+        "Observation" | "Procedure" | "DiagnosticReport" | "MedicationRequest"
         | "ServiceRequest" | "AllergyIntolerance" | "Immunization" | "DocumentReference"
         | "CarePlan" => &[
             ("patient", "reference"),
@@ -149,6 +157,18 @@ fn match_one(r: &Value, param: &str, modifier: Option<&str>, value: &str) -> Res
                 Some(v) if v.get("code").is_some() => vec![v],
                 _ => vec![],
             };
+            token_match(&codings, value, |c| {
+                (
+                    c.get("system").and_then(Value::as_str),
+                    c.get("code").and_then(Value::as_str),
+                )
+            })
+        }
+        "clinical-status" => {
+            let codings = r
+                .get("clinicalStatus")
+                .map(|c| items(c.get("coding")))
+                .unwrap_or_default();
             token_match(&codings, value, |c| {
                 (
                     c.get("system").and_then(Value::as_str),
