@@ -92,11 +92,7 @@ pub async fn record_cmd(args: RecordArgs) -> anyhow::Result<u8> {
             upstream,
             out,
         } => {
-            warn_if_exposed(listen);
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("listening on {listen}"))?;
-            let addr = listener.local_addr()?;
+            let (listener, addr) = bind(listen).await?;
             let description =
                 format!("Recorded through the HTTP proxy from {upstream} by emr-harness.");
             let recorder = Arc::new(Recorder::new(
@@ -114,11 +110,7 @@ pub async fn record_cmd(args: RecordArgs) -> anyhow::Result<u8> {
             upstream,
             out,
         } => {
-            warn_if_exposed(listen);
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("listening on {listen}"))?;
-            let addr = listener.local_addr()?;
+            let (listener, addr) = bind(listen).await?;
             let description =
                 format!("Recorded through the MLLP proxy from {upstream} by emr-harness.");
             let recorder = Arc::new(Recorder::new(out.output(), description, None));
@@ -147,8 +139,14 @@ fn say(line: &str) {
     let _ = o.flush();
 }
 
-fn warn_if_exposed(addr: SocketAddr) {
-    if !addr.ip().is_loopback() {
-        eprintln!("warning: the recording proxy listens on {addr}, beyond this machine");
+/// Binds the proxy's port (warning when it is reachable from other machines).
+async fn bind(listen: SocketAddr) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr)> {
+    if !listen.ip().is_loopback() {
+        eprintln!("warning: the recording proxy listens on {listen}, beyond this machine");
     }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
 }

@@ -30,6 +30,21 @@ fn proxy(dir: &Path, args: &[&str]) -> (Child, String) {
     (child, line)
 }
 
+/// A real client through the proxy: `emr-harness run` of an example scenario against `via`.
+fn client_through(dir: &Path, scenario: &str, via: &str) -> common::Out {
+    let path = repo().join("scenarios/fhir").join(scenario);
+    let args = [
+        "run",
+        path.to_str().expect("path"),
+        "--target",
+        via,
+        "--golden",
+        "client-golden",
+        "--update",
+    ];
+    harness(dir, &args, &[])
+}
+
 fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -66,20 +81,7 @@ fn http_recording_through_the_proxy_replays_against_a_reset_sekmet() {
     );
     let via = address(&line);
     // A real client through the proxy: create → read → search → update (and more).
-    let scenario = repo().join("scenarios/fhir/patient-lifecycle.yaml");
-    let client = harness(
-        dir.path(),
-        &[
-            "run",
-            scenario.to_str().expect("path"),
-            "--target",
-            &via,
-            "--golden",
-            "client-golden",
-            "--update",
-        ],
-        &[],
-    );
+    let client = client_through(dir.path(), "patient-lifecycle.yaml", &via);
     assert_eq!(client.code, 0, "{}", client.all());
     signal(&child, "-INT");
     let status = child.wait().expect("wait");
@@ -177,20 +179,7 @@ fn a_killed_proxy_leaves_a_loadable_recording() {
         ],
     );
     let via = address(&line);
-    let scenario = repo().join("scenarios/fhir/patient-search.yaml");
-    let client = harness(
-        dir.path(),
-        &[
-            "run",
-            scenario.to_str().expect("path"),
-            "--target",
-            &via,
-            "--golden",
-            "g",
-            "--update",
-        ],
-        &[],
-    );
+    let client = client_through(dir.path(), "patient-search.yaml", &via);
     assert_eq!(client.code, 0, "{}", client.all());
     signal(&child, "-KILL");
     let _ = child.wait();

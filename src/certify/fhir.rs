@@ -1161,26 +1161,12 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
             pass("200 with the existing resource; nothing created")
         }
         Kind::NotFound => {
-            let a = ctx
-                .send(
-                    "GET",
-                    &format!("Patient/never-{}", f.tag.to_lowercase()),
-                    &[],
-                    None,
-                )
-                .await?;
+            let a = read_unknown(ctx, &f).await?;
             expect_status(&a, "a read of an unknown id", &[404])?;
             pass("404")
         }
         Kind::OperationOutcome => {
-            let missing = ctx
-                .send(
-                    "GET",
-                    &format!("Patient/never-{}", f.tag.to_lowercase()),
-                    &[],
-                    None,
-                )
-                .await?;
+            let missing = read_unknown(ctx, &f).await?;
             let mut bad = f.patient();
             bad["birthDate"] = json!("not-a-date");
             let invalid = ctx.send("POST", "Patient", &[], Some(&bad)).await?;
@@ -1487,6 +1473,12 @@ async fn run_check(ctx: &mut Ctx, kind: &Kind) -> Step<Judged> {
             rejected(ctx, &bad, "Patient.gender = \"banana\"").await
         }
     }
+}
+
+/// A read of a Patient id that never existed.
+async fn read_unknown(ctx: &mut Ctx, f: &Fixture) -> Step<Answer> {
+    let path = format!("Patient/never-{}", f.tag.to_lowercase());
+    ctx.send("GET", &path, &[], None).await
 }
 
 /// The test resource of type `t`; an Observation gets a Patient to point at.
