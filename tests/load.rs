@@ -225,6 +225,28 @@ fn merge_of_three_workers_equals_the_histogram_of_all_samples() {
 
 #[test]
 fn ctrl_c_writes_a_partial_report() {
+    ctrl_c_mid_run(&[]);
+}
+
+/// `-j 1` runs the load and the embedded sandbox on a current-thread runtime: both models, the
+/// cap and Ctrl-C must behave as on the multi-thread one.
+#[test]
+fn one_thread_runs_both_models_and_stops_on_ctrl_c() {
+    let (out, report, _ws) = run_load(&profile("rate: 50\nduration: 2s\n"), &["-j", "1"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let r = report.expect("report");
+    assert!((95..=105).contains(&r.iterations), "{}", r.iterations);
+    assert_eq!(r.errors, 0);
+    let (out, report, _ws) = run_load(
+        &profile("model: closed\nusers: 3\nduration: 20s\nmax_iterations: 25\n"),
+        &["-j", "1"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(report.expect("report").iterations, 25);
+    ctrl_c_mid_run(&["-j", "1"]);
+}
+
+fn ctrl_c_mid_run(extra: &[&str]) {
     let ws = workspace(&[
         ("read.yaml", READ),
         ("p.yaml", &profile("rate: 20\nduration: 30s\n")),
@@ -239,6 +261,7 @@ fn ctrl_c_writes_a_partial_report() {
             "out",
             "--quiet",
         ])
+        .args(extra)
         .current_dir(ws.path())
         .env_remove("CI")
         .spawn()
