@@ -4,12 +4,15 @@
 # count, against nginx serving a static FHIR Patient. nginx (1 worker) on cpu 1, clients on cpu 0.
 # Reports requests/s and client CPU (user+sys) per request, and both as ratios to wrk.
 #
-# Usage: bash benches/http-rate.sh       (CONNS="16 64" SECS=10 PORT=18081)
+# Usage: bash benches/http-rate.sh       (CONNS="16 64" SECS=10 RUNS=3 PORT=18081)
+# On a shared machine single runs vary by ±10%: RUNS repeats the whole set (interleaved, so a
+# slow minute hits every client) and the last table gives the median of each ratio.
 # Needs: nginx (nginx-light), wrk, oha (cargo install --locked oha), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS=${CONNS:-"16 64"}
 SECS=${SECS:-10}
+RUNS=${RUNS:-3}
 PORT=${PORT:-18081}
 BIN=${EMR_HARNESS_BIN:-target/release/emr-harness}
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -25,6 +28,7 @@ measure() { # label, command... → prints "label rps cpu_seconds"
     echo "$out" | grep -o 'TIME [0-9.]* [0-9.]*' | tail -1 | awk -v l="$label" '{print l, $2 + $3}'
 }
 results=()
+for run in $(seq "$RUNS"); do
 for c in $CONNS; do
     printf 'name: rate\nscenarios: [{path: get.yaml}]\nmodel: closed\nusers: %s\nduration: %ss\nchecks: false\n' "$c" "$SECS" > "$TMP/p$c.yaml"
     w=$(measure "wrk-$c" wrk -t1 -c"$c" -d"${SECS}s" "$URL")
@@ -36,9 +40,11 @@ for c in $CONNS; do
     er=$(python3 -c "import json; r=json.load(open('$TMP/emr-$c/load-report.json')); print(r['throughput_rps'], r['requests'], r['errors'])")
     results+=("$c|$w|$wr|$wn|$o|$orps|$e|$er")
 done
+done
 python3 - "$SECS" "${results[@]}" <<'PY'
 import sys
 secs = float(sys.argv[1])
+ratios = {}
 print(f"{'conns':>5} {'client':<12} {'req/s':>10} {'CPU µs/req':>11} {'rate/wrk':>9} {'cpu/wrk':>8}")
 for row in sys.argv[2:]:
     c, w, wr, wn, o, orps, e, er = row.split("|")
@@ -52,4 +58,13 @@ for row in sys.argv[2:]:
         print(f"{c:>5} {name:<12} {rps:>10.0f} {us:>11.2f} {rps / wr:>9.3f} {us / wus:>8.3f}")
     if int(eerr):
         print(f"      emr-harness errors: {eerr}")
+    for name, rps, us in (("oha", orps, ous), ("emr-harness", erps, eus)):
+        ratios.setdefault((c, name), []).append((rps / wr, us / wus))
+if ratios:
+    print(f"\nmedian of {len(next(iter(ratios.values())))} runs (each against wrk in the same run)")
+    print(f"{'conns':>5} {'client':<12} {'rate/wrk':>9} {'cpu/wrk':>8}   cpu/wrk per run")
+    for (c, name), rs in ratios.items():
+        med = lambda xs: sorted(xs)[len(xs) // 2]
+        runs = " ".join(f"{cpu:.2f}" for _, cpu in rs)
+        print(f"{c:>5} {name:<12} {med([r for r, _ in rs]):>9.3f} {med([u for _, u in rs]):>8.3f}   {runs}")
 PY

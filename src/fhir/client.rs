@@ -107,7 +107,7 @@ pub struct FhirClient {
     timeout: Duration,
     parsed: Arc<Mutex<HashMap<String, Url>>>,
     /// Load runs against plain HTTP skip reqwest's per-request layers (see `lean.rs`).
-    lean: Option<LeanHttp>,
+    lean: Option<Arc<LeanHttp>>,
     /// Credentials added to every request (a request's own header of the same name wins).
     auth: Option<Arc<Auth>>,
 }
@@ -165,8 +165,8 @@ impl FhirClient {
         let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
             .iter()
             .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
-        if c.base.scheme() == "http" && !proxied {
-            c.lean = Some(LeanHttp::new(timeout));
+        if !proxied {
+            c.lean = LeanHttp::new(&c.base, timeout).map(Arc::new);
         }
         Ok(c)
     }

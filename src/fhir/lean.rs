@@ -1,35 +1,84 @@
-//! A lean HTTP/1.1 transport for load runs against plain-`http://` targets: hyper's pooled client
-//! (the same one reqwest wraps) without reqwest's per-request layers. Profiling a max-rate run
-//! showed reqwest spending a quarter of the client's CPU on them: the URL is re-parsed three times
-//! per request (redirect policy, cookie layer — cookies are switched on crate-wide by goose — and
-//! the pending-request state), and the connector service is cloned per request. Conformance
-//! runs and HTTPS targets keep reqwest (proxies, TLS options, HTTP/2).
+//! A lean HTTP/1.1 transport for load runs against plain-`http://` targets: hyper's connection API
+//! with a plain stack of idle connections to the target, without reqwest's per-request layers
+//! or hyper-util's general-purpose pool. Profiling a max-rate run showed reqwest spending a
+//! quarter of the client's CPU on its layers (the URL re-parsed three times per request: redirect
+//! policy, cookie layer — cookies are switched on crate-wide by goose — and the pending-request
+//! state), and hyper-util's pool another few percent (a hashed key per checkout, waiter queues,
+//! idle timers, a oneshot per request) for what is here one host. Requests to any other host
+//! (an absolute `next` link, say) go through hyper-util's pooled client. Conformance runs and
+//! HTTPS targets keep reqwest (proxies, TLS options, HTTP/2).
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::header::{HeaderValue, HOST, USER_AGENT};
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::client::{error_chain, HttpRequest, HttpResponse, TransportError, USER_AGENT};
+use super::client::{error_chain, HttpRequest, HttpResponse, TransportError, USER_AGENT as UA};
 
-#[derive(Debug, Clone)]
+type Body = Full<Bytes>;
+
+#[derive(Debug)]
 pub struct LeanHttp {
-    client: Client<HttpConnector, Full<Bytes>>,
+    /// The load target: host (without IPv6 brackets, as a socket address wants it) and port.
+    host: String,
+    port: u16,
+    /// `Host` for requests to the target, built once.
+    host_header: HeaderValue,
+    /// Connections to the target not carrying a request right now; the most recently used first
+    /// out, so a run at low concurrency keeps reusing the same warm few.
+    idle: Mutex<Vec<SendRequest<Body>>>,
+    other: Client<HttpConnector, Body>,
     timeout: Duration,
+    connect_timeout: Duration,
 }
 
 impl LeanHttp {
-    pub fn new(timeout: Duration) -> Self {
+    /// A transport for `base`'s host (`None` when the URL has no host or is not `http`).
+    pub fn new(base: &url::Url, timeout: Duration) -> Option<Self> {
+        if base.scheme() != "http" {
+            return None;
+        }
+        let host = match base.host()? {
+            url::Host::Ipv6(ip) => ip.to_string(),
+            h => h.to_string(),
+        };
+        let port = base.port_or_known_default()?;
+        let authority = match base.port() {
+            Some(p) => format!("{}:{p}", base.host_str()?),
+            None => base.host_str()?.to_string(),
+        };
+        let host_header = HeaderValue::from_str(&authority).ok()?;
+        let connect_timeout = timeout.min(Duration::from_secs(10));
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
+        connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
+        let other = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        LeanHttp { client, timeout }
+        Some(LeanHttp {
+            host,
+            port,
+            host_header,
+            idle: Mutex::new(Vec::new()),
+            other,
+            timeout,
+            connect_timeout,
+        })
+    }
+
+    fn is_target(&self, uri: &http::Uri) -> bool {
+        uri.scheme_str() == Some("http")
+            && uri
+                .host()
+                .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+                == Some(self.host.as_str())
+            && uri.port_u16().unwrap_or(80) == self.port
     }
 
     pub async fn send(
@@ -38,10 +87,28 @@ impl LeanHttp {
         uri: http::Uri,
     ) -> Result<HttpResponse, TransportError> {
         let invalid = |e: &dyn std::fmt::Display| TransportError::InvalidRequest(e.to_string());
+        let own = self.is_target(&uri);
+        let target_uri = if own {
+            // The connection API sends the URI as given: HTTP/1.1 wants the origin form.
+            match uri.path_and_query() {
+                Some(pq) => http::Uri::from(pq.clone()),
+                None => http::Uri::from_static("/"),
+            }
+        } else {
+            uri
+        };
         let mut builder = http::Request::builder()
             .method(req.method.as_bytes())
-            .uri(uri)
-            .header(http::header::USER_AGENT, USER_AGENT);
+            .uri(target_uri)
+            .header(USER_AGENT, UA);
+        if own
+            && !req
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("host"))
+        {
+            builder = builder.header(HOST, self.host_header.clone());
+        }
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
@@ -49,14 +116,12 @@ impl LeanHttp {
         let request = builder.body(Full::new(body)).map_err(|e| invalid(&e))?;
         let started = Instant::now();
         let exchange = async {
-            let response = self.client.request(request).await.map_err(classify)?;
+            if own {
+                return self.exchange_pooled(request).await;
+            }
+            let response = self.other.request(request).await.map_err(classify_legacy)?;
             let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| TransportError::Reset(error_chain(&e)))?
-                .to_bytes();
-            Ok::<_, TransportError>((parts, body))
+            Ok((parts, read_body(body).await?))
         };
         let (parts, body) = tokio::time::timeout(self.timeout, exchange)
             .await
@@ -68,9 +133,129 @@ impl LeanHttp {
             elapsed: started.elapsed(),
         })
     }
+
+    /// One exchange on an idle connection to the target, or a new one. A connection the server
+    /// closed while it sat idle fails before the request is written; that request is sent once
+    /// more on a fresh connection, as hyper-util's pool does.
+    async fn exchange_pooled(
+        &self,
+        mut request: http::Request<Body>,
+    ) -> Result<(http::response::Parts, Bytes), TransportError> {
+        let mut retried = false;
+        loop {
+            let (mut sender, fresh) = self.checkout().await?;
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
+                    let body = read_body(body).await?;
+                    self.checkin(sender);
+                    return Ok((parts, body));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if !fresh && !retried => {
+                        request = unsent;
+                        retried = true;
+                    }
+                    _ => return Err(classify(&e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// An idle connection that can take a request, or a new one (`true` when new).
+    async fn checkout(&self) -> Result<(SendRequest<Body>, bool), TransportError> {
+        loop {
+            // A poisoned lock only means a task panicked mid-push: the stack is still valid.
+            let popped = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let Some(mut sender) = popped else {
+                return Ok((self.connect().await?, true));
+            };
+            // Closed by the server, or still finishing the last exchange and then closed
+            // (`Connection: close`): drop it and try the next.
+            if !sender.is_closed() && sender.ready().await.is_ok() {
+                return Ok((sender, false));
+            }
+        }
+    }
+
+    fn checkin(&self, sender: SendRequest<Body>) {
+        if !sender.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(sender);
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Body>, TransportError> {
+        let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
+        let stream = tokio::time::timeout(self.connect_timeout, connect)
+            .await
+            .map_err(|_| {
+                TransportError::Connect(format!(
+                    "no connection to {}:{} within {:?}",
+                    self.host, self.port, self.connect_timeout
+                ))
+            })?
+            .map_err(|e| {
+                TransportError::Connect(format!(
+                    "tcp connect to {}:{}: {}",
+                    self.host,
+                    self.port,
+                    error_chain(&e)
+                ))
+            })?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| TransportError::Connect(error_chain(&e)))?;
+        // Drives the connection; it ends when the server closes it or its sender is dropped.
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "HTTP connection ended");
+            }
+        });
+        Ok(sender)
+    }
 }
 
-fn classify(e: hyper_util::client::legacy::Error) -> TransportError {
+async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, TransportError> {
+    Ok(body
+        .collect()
+        .await
+        .map_err(|e| TransportError::Reset(error_chain(&e)))?
+        .to_bytes())
+}
+
+/// A failed exchange on one of our connections: a closed, cut or garbled answer is a reset.
+fn classify(e: &hyper::Error) -> TransportError {
+    let chain = error_chain(e);
+    if e.is_incomplete_message() || e.is_closed() || e.is_canceled() || e.is_parse() {
+        return TransportError::Reset(chain);
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if is_reset(io) {
+                return TransportError::Reset(chain);
+            }
+        }
+        source = s.source();
+    }
+    TransportError::Other(chain)
+}
+
+fn is_reset(io: &std::io::Error) -> bool {
+    matches!(
+        io.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
+
+fn classify_legacy(e: hyper_util::client::legacy::Error) -> TransportError {
     let chain = error_chain(&e);
     if e.is_connect() {
         return TransportError::Connect(chain);
@@ -78,22 +263,37 @@ fn classify(e: hyper_util::client::legacy::Error) -> TransportError {
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() || h.is_closed() || h.is_canceled() || h.is_parse() {
+            if let TransportError::Reset(_) = classify(h) {
                 return TransportError::Reset(chain);
             }
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::UnexpectedEof
-            ) {
+            if is_reset(io) {
                 return TransportError::Reset(chain);
             }
         }
         source = s.source();
     }
     TransportError::Other(chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_base_host_and_port_are_the_target() {
+        let t = |base: &str| LeanHttp::new(&url::Url::parse(base).unwrap(), Duration::from_secs(1));
+        let lean = t("http://127.0.0.1:8080/fhir").unwrap();
+        let is = |u: &str| lean.is_target(&u.parse().unwrap());
+        assert!(is("http://127.0.0.1:8080/fhir/Patient?x=1"));
+        assert!(!is("http://127.0.0.1:8081/fhir/Patient"));
+        assert!(!is("http://localhost:8080/fhir/Patient"));
+        assert_eq!(lean.host_header, "127.0.0.1:8080");
+        let v6 = t("http://[::1]/fhir").unwrap();
+        assert!(v6.is_target(&"http://[::1]:80/fhir".parse().unwrap()));
+        assert_eq!(v6.host, "::1");
+        assert_eq!(v6.host_header, "[::1]");
+        assert!(t("https://h/fhir").is_none());
+    }
 }
