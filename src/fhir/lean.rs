@@ -279,6 +279,9 @@ fn classify_legacy(e: hyper_util::client::legacy::Error) -> TransportError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -295,5 +298,65 @@ mod tests {
         assert_eq!(v6.host, "::1");
         assert_eq!(v6.host_header, "[::1]");
         assert!(t("https://h/fhir").is_none());
+    }
+
+    /// A server that answers one request per connection in origin form with a `Host` (400
+    /// otherwise) and then hangs up without saying so: every connection the client keeps idle
+    /// is dead by the time it is reused.
+    async fn one_request_per_connection() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    let ok = text.starts_with("get /fhir/metadata http/1.1")
+                        && text.contains(&format!("host: {addr}"));
+                    let answer: &[u8] = if ok {
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                    } else {
+                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"
+                    };
+                    let _ = s.write_all(answer).await;
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[tokio::test]
+    async fn connections_closed_while_idle_are_replaced_not_reported() {
+        let (addr, accepted) = one_request_per_connection().await;
+        let base = url::Url::parse(&format!("http://{addr}/fhir")).unwrap();
+        let lean = LeanHttp::new(&base, Duration::from_secs(5)).unwrap();
+        let req = HttpRequest {
+            method: "GET".into(),
+            url: format!("http://{addr}/fhir/metadata"),
+            headers: Vec::new(),
+            body: None,
+        };
+        for _ in 0..4 {
+            let r = lean.send(&req, req.url.parse().unwrap()).await.unwrap();
+            assert_eq!((r.status, &r.body[..]), (200, &b"ok"[..]));
+            // Time for the hang-up to reach the idle connection.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            4,
+            "a new connection each time"
+        );
     }
 }
