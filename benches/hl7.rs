@@ -182,7 +182,8 @@ async fn raw_echo(bind: &str) -> String {
     addr
 }
 
-/// `cargo bench --bench hl7 -- mllp` skips the parser measurements; `-- mllp profile-sandbox` adds
+/// `cargo bench --bench hl7 -- mllp` skips the parser measurements; `-- stages` times the
+/// listener's work per message without the network; `-- mllp profile-sandbox` adds
 /// a long 8-connection run against the sandbox, to profile the listener. `serve-echo ADDR` and
 /// `pinned ECHO_ADDR SANDBOX_ADDR` are the two halves of `benches/mllp-rate.sh`, which runs the
 /// servers and the clients on separate cores.
@@ -225,6 +226,10 @@ fn main() {
         });
         return;
     }
+    if args.iter().any(|a| a == "stages") {
+        stages();
+        return;
+    }
     let only_mllp = args.iter().any(|a| a == "mllp");
     if !only_mllp {
         parse_throughput();
@@ -255,5 +260,50 @@ fn main() {
             parallel_round_trips("sandbox, 8 conn:", &addr, 8, 40 * n).await;
         }
         sb.stop().await;
+    });
+}
+
+/// `cargo bench --bench hl7 -- stages`: what the listener's work for one message costs, stage by
+/// stage, without the network (the bench message updates one patient and one encounter).
+fn stages() {
+    use emr_harness::sandbox::fhir_api::AppState;
+    use emr_harness::sandbox::store::Store;
+    use emr_harness::sandbox::{mllp_listener, v2_to_fhir};
+    let state = AppState {
+        store: std::sync::RwLock::new(Store::default()),
+        base_url: "http://sandbox/fhir".into(),
+        default_page_size: 20,
+    };
+    let n = 300_000;
+    let time = |label: &str, f: &mut dyn FnMut()| {
+        for _ in 0..1000 {
+            f();
+        }
+        let started = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        let us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+        println!("{label:<26} {us:6.2} µs");
+    };
+    time("respond + render (all)", &mut || {
+        let ack = mllp_listener::respond(&state, MSG, false);
+        std::hint::black_box(ack.render());
+    });
+    time("parse", &mut || {
+        std::hint::black_box(Message::parse(MSG).ok());
+    });
+    let msg = Message::parse(MSG).expect("parses");
+    time("structure check", &mut || {
+        std::hint::black_box(structure::check(&msg));
+    });
+    time("v2 → FHIR map", &mut || {
+        std::hint::black_box(v2_to_fhir::map(&msg).ok());
+    });
+    time("map + store write", &mut || {
+        if let Ok(Some(mapped)) = v2_to_fhir::map(&msg) {
+            let mut store = state.store.write().unwrap_or_else(|p| p.into_inner());
+            std::hint::black_box(v2_to_fhir::write(&mut store, mapped));
+        }
     });
 }
