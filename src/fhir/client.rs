@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use url::Url;
 
@@ -27,7 +27,6 @@ pub struct HttpResponse {
     pub headers: http::HeaderMap,
     /// Shared with the transport: no copy of the body per response.
     pub body: bytes::Bytes,
-    pub elapsed: Duration,
 }
 
 impl HttpResponse {
@@ -63,7 +62,6 @@ impl HttpResponse {
             status,
             headers: map,
             body: body.into(),
-            elapsed: Duration::ZERO,
         }
     }
 }
@@ -245,7 +243,6 @@ impl FhirClient {
         let request = builder
             .build()
             .map_err(|e| TransportError::InvalidRequest(e.to_string()))?;
-        let started = Instant::now();
         let response = self
             .client
             .execute(request)
@@ -258,7 +255,6 @@ impl FhirClient {
             status,
             headers,
             body,
-            elapsed: started.elapsed(),
         })
     }
 

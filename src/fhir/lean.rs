@@ -9,7 +9,7 @@
 //! HTTPS targets keep reqwest (proxies, TLS options, HTTP/2).
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, HOST, USER_AGENT};
@@ -114,7 +114,6 @@ impl LeanHttp {
         }
         let body = req.body.clone().map(Bytes::from).unwrap_or_default();
         let request = builder.body(Full::new(body)).map_err(|e| invalid(&e))?;
-        let started = Instant::now();
         let exchange = async {
             if own {
                 return self.exchange_pooled(request).await;
@@ -130,7 +129,6 @@ impl LeanHttp {
             status: parts.status.as_u16(),
             headers: parts.headers,
             body,
-            elapsed: started.elapsed(),
         })
     }
 
