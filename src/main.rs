@@ -40,9 +40,10 @@ struct Cli {
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Worker threads for load and the sandbox [default: the cores this process may use].
-    /// 1 runs everything on one thread, which is cheaper per request when one core is all there
-    /// is (a container's quota, `taskset`).
+    /// Worker threads for load, sandbox, certify and record [default: the cores this process
+    /// may use]; run, lint, review, import and validate always use one. 1 runs everything on one
+    /// thread, which is cheaper per request when one core is all there is (a container's quota,
+    /// `taskset`).
     #[arg(short = 'j', long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
     #[command(subcommand)]
