@@ -47,9 +47,22 @@ pub struct AuthArgs {
     /// Key id (`kid`) for the assertion header, when the server's JWKS has several keys.
     #[arg(long, value_name = "KID", requires = "smart_key")]
     pub smart_kid: Option<String>,
+    /// Another origin (scheme://host:port) that may receive the credentials (repeatable).
+    /// Without it they go to the --target's origin only: a request to any other host (an
+    /// absolute URL in a step, a server's `next` link) is sent without them.
+    #[arg(long, value_name = "URL")]
+    pub auth_origin: Vec<Url>,
 }
 
 impl AuthArgs {
+    /// The extra origins credentials may go to.
+    pub fn origins(&self) -> Vec<emr_harness::fhir::origin::Origin> {
+        self.auth_origin
+            .iter()
+            .filter_map(|u| emr_harness::fhir::origin::Origin::of(u.as_str()))
+            .collect()
+    }
+
     /// The run's auth, or an error naming the flag and the problem.
     pub async fn build(&self, base: &Url) -> anyhow::Result<Arc<Auth>> {
         let mut methods = Vec::new();
@@ -93,6 +106,19 @@ impl AuthArgs {
                 client_secret: auth::secret_from_env(var)?,
                 scope: self.oauth_scope.clone(),
             });
+        }
+        for m in &methods {
+            if let Method::ClientCredentials { token_url, .. } | Method::SmartBackend { token_url, .. } = m {
+                let host = token_url.host_str().unwrap_or_default();
+                if token_url.scheme() != "https"
+                    && !emr_harness::fhir::origin::is_loopback_host(host).await
+                {
+                    anyhow::bail!(
+                        "the token endpoint {token_url} is plain HTTP on another host: the client \
+                         secret or assertion would cross the network unencrypted; use https"
+                    );
+                }
+            }
         }
         if methods.len() > 1 {
             anyhow::bail!(

@@ -44,13 +44,14 @@ pub async fn fhir_client(
     target: url::Url,
     timeout: std::time::Duration,
     tls: &HttpTlsArgs,
-    auth: &crate::cli_auth::AuthArgs,
+    auth_args: &crate::cli_auth::AuthArgs,
 ) -> anyhow::Result<emr_harness::fhir::FhirClient> {
-    let auth = auth.build(&target).await?;
+    let auth = auth_args.build(&target).await?;
     let tls = tls.options();
     Ok(
         emr_harness::fhir::FhirClient::with_tls(target, timeout, tls.as_ref())
             .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_credential_origins(auth_args.origins())
             .with_auth(auth),
     )
 }

@@ -59,6 +59,9 @@ struct FhirArgs {
     auth: crate::cli_auth::AuthArgs,
     #[command(flatten)]
     tls: crate::cli_tls::HttpTlsArgs,
+    /// Largest response body read, counted after decompression (e.g. 64MB, 512KB).
+    #[arg(long, value_name = "SIZE", default_value = "64MB", value_parser = emr_harness::limits::parse_size)]
+    max_body_size: usize,
 }
 
 #[derive(Args)]
@@ -94,7 +97,9 @@ async fn fhir(args: FhirArgs) -> anyhow::Result<u8> {
             (Some(sb), url)
         }
     };
-    let client = crate::cli_tls::fhir_client(target, args.timeout, &args.tls, &args.auth).await?;
+    let client = crate::cli_tls::fhir_client(target, args.timeout, &args.tls, &args.auth)
+        .await?
+        .with_max_body(args.max_body_size);
     let mut report = certify::fhir::run(client).await;
     report.tls_insecure = args.tls.insecure;
     if let Some(sb) = sandbox {

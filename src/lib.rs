@@ -11,6 +11,7 @@ pub mod check;
 pub mod fhir;
 pub mod hl7;
 pub mod import;
+pub mod limits;
 pub mod load;
 pub mod mllp;
 pub mod record;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod cli_auth;
+mod cli_limits;
 mod cli_tls;
 mod cmd_certify;
 mod cmd_import;
@@ -23,7 +24,7 @@ use emr_harness::mllp::{MllpConfig, MllpPool};
 use emr_harness::report::{self, model::ErrorKind, Format};
 use emr_harness::run::{RunOptions, Runner};
 use emr_harness::sandbox::{self, Faults, SandboxConfig};
-use emr_harness::scenario::{load_paths, LoadOptions};
+use emr_harness::scenario::load_paths;
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -119,6 +120,8 @@ struct LoadArgs {
     auth: cli_auth::AuthArgs,
     #[command(flatten)]
     tls: cli_tls::HttpTlsArgs,
+    #[command(flatten)]
+    limits: cli_limits::LimitArgs,
 }
 
 #[derive(Args)]
@@ -185,6 +188,8 @@ struct RunArgs {
     auth: cli_auth::AuthArgs,
     #[command(flatten)]
     tls: cli_tls::HttpTlsArgs,
+    #[command(flatten)]
+    limits: cli_limits::LimitArgs,
 }
 
 /// TLS for MLLP (verification is on unless --mllp-insecure).
@@ -347,6 +352,8 @@ impl FaultArgs {
 struct LintArgs {
     #[arg(default_value = "scenarios")]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    limits: cli_limits::LimitArgs,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -456,9 +463,22 @@ fn print_scenario_errors(errors: &[emr_harness::scenario::ScenarioError]) {
 }
 
 fn lint(args: LintArgs) -> anyhow::Result<u8> {
-    match load_paths(&args.paths, &LoadOptions::default()) {
+    match load_paths(&args.paths, &args.limits.load_options(Default::default())) {
         Ok(s) => {
             let steps: usize = s.iter().map(|s| s.steps.len()).sum();
+            // What leaves this machine besides the steps themselves: worth a look in a shared file.
+            for sc in &s {
+                if !sc.reads_env.is_empty() {
+                    println!(
+                        "{}: reads environment variables {} (sent as written, redacted in reports)",
+                        sc.path.display(),
+                        sc.reads_env.join(", ")
+                    );
+                }
+                for f in &sc.reads_files {
+                    println!("{}: reads {}", sc.path.display(), f.display());
+                }
+            }
             println!("{} scenario(s), {steps} step(s): OK", s.len());
             Ok(0)
         }
@@ -479,9 +499,9 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     if ci && args.update {
         anyhow::bail!("--update writes golden files, which CI=true forbids; run it locally");
     }
-    let opts = LoadOptions {
-        var_overrides: args.vars.iter().cloned().collect(),
-    };
+    let opts = args
+        .limits
+        .load_options(args.vars.iter().cloned().collect());
     let scenarios = match load_paths(&args.paths, &opts) {
         Ok(s) => s,
         Err(errors) => {
@@ -507,7 +527,9 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     };
 
-    let client = crate::cli_tls::fhir_client(target, args.timeout, &args.tls, &args.auth).await?;
+    let client = crate::cli_tls::fhir_client(target, args.timeout, &args.tls, &args.auth)
+        .await?
+        .with_max_body(args.limits.max_body_size);
     let mllp_addr = args.mllp.clone().or_else(|| {
         sandbox
             .as_ref()
@@ -552,6 +574,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
                 dir: args.golden.clone(),
                 mode,
             }),
+            limits: args.limits.limits(),
         },
         stop_rx,
     );
@@ -767,7 +790,10 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
     let mut scenarios = Vec::new();
     let mut errors = Vec::new();
     for mix in &prof.scenarios {
-        match load_paths(&[base.join(&mix.path)], &LoadOptions::default()) {
+        match load_paths(
+            &[base.join(&mix.path)],
+            &args.limits.load_options(Default::default()),
+        ) {
             Ok(list) => scenarios.extend(
                 list.into_iter()
                     .map(|s| (std::sync::Arc::new(s), mix.weight)),
@@ -801,23 +827,49 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
             .and_then(|s| s.mllp_addr)
             .map(|a| a.to_string())
     });
-    // Safety: sending load to someone else's server is a decision, never a default.
-    let allow_remote = args.allow_remote || prof.allow_remote;
+    // Safety: sending load to someone else's server is a decision, never a default, and it is
+    // the operator's: a shared profile cannot make it for them.
+    if prof.allow_remote && !args.allow_remote {
+        eprintln!(
+            "error: {}: `allow_remote: true` needs --allow-remote on the command line too \
+             (a shared profile cannot opt you in to loading another host)",
+            args.profile.display()
+        );
+        return Ok(EXIT_USAGE);
+    }
+    let allow_remote = args.allow_remote;
+    // Every host the run can be seen to contact before it starts: the target, the MLLP peer, the
+    // token endpoint, absolute URLs written in the scenarios. Hosts learnt later (a `next`
+    // link, a templated URL) meet the same rule in the client, before any connection.
     let mut hosts = vec![target.host_str().unwrap_or_default().to_string()];
     hosts.extend(
         mllp_addr
             .iter()
             .map(|a| load::safety::host_of(a).to_string()),
     );
+    hosts.extend(args.auth.oauth_token_url.iter().filter_map(|u| u.host_str().map(str::to_string)));
+    hosts.extend(scenarios.iter().flat_map(|(s, _)| s.absolute_hosts()));
     for host in hosts {
         if !allow_remote && !load::safety::is_loopback_host(&host).await {
-            eprintln!("error: `{host}` is not on this machine; load against it needs --allow-remote (or `allow_remote: true` in the profile)");
+            eprintln!("error: `{host}` is not on this machine; load against it needs --allow-remote");
             return Ok(EXIT_USAGE);
         }
     }
     let auth = args.auth.build(&target).await?;
+    if let Some(token_url) = auth.token_url() {
+        let host = token_url.host_str().unwrap_or_default();
+        if !allow_remote && !load::safety::is_loopback_host(host).await {
+            eprintln!("error: the token endpoint `{token_url}` is not on this machine; load needs --allow-remote");
+            return Ok(EXIT_USAGE);
+        }
+    }
     let client = FhirClient::for_load(target.clone(), args.timeout, args.tls.options().as_ref())
         .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_max_body(args.limits.max_body_size)
+        .with_credential_origins(args.auth.origins())
+        .with_remote_guard(std::sync::Arc::new(
+            emr_harness::fhir::origin::RemoteGuard::new(allow_remote),
+        ))
         .with_auth(auth);
     let mllp = match &mllp_addr {
         Some(a) => Some(mllp_pool(a.clone(), args.timeout, &args.mllp_tls)?),
@@ -843,6 +895,7 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
             seed: args.seed.unwrap_or_else(rand_seed),
             snapshots: None,
             checks: prof.checks,
+            limits: args.limits.limits(),
         },
         stop_rx.clone(),
     ));

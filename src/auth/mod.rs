@@ -160,6 +160,15 @@ impl Auth {
         self.method.is_none() && self.headers.is_empty()
     }
 
+    /// The token endpoint this auth will call, if any (checked against the remote guard).
+    pub fn token_url(&self) -> Option<&Url> {
+        match &self.method {
+            Some(Method::ClientCredentials { token_url, .. })
+            | Some(Method::SmartBackend { token_url, .. }) => Some(token_url),
+            _ => None,
+        }
+    }
+
     /// Tokens fetched from the token endpoint so far (a long run fetches more than one).
     pub fn tokens_fetched(&self) -> u64 {
         self.fetched.load(Ordering::Relaxed)

@@ -566,6 +566,7 @@ impl Ctx {
             url: self.client.url_for(path),
             headers: hs,
             body: body.map(|b| b.to_string().into_bytes()),
+            ..HttpRequest::default()
         };
         let sent = render_request(&req);
         match self.client.send(&req).await {
@@ -649,7 +650,7 @@ impl Ctx {
                 method: "DELETE".into(),
                 url: self.client.url_for(&r),
                 headers: vec![("Accept".into(), JSON_TYPE.into())],
-                body: None,
+                ..HttpRequest::default()
             };
             match self.client.send(&req).await {
                 Ok(resp) if resp.status < 300 || resp.status == 404 || resp.status == 410 => {}

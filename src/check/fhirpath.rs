@@ -34,6 +34,57 @@ enum Expr {
     Neg(Box<Expr>),
 }
 
+impl Expr {
+    /// Moves this node's children onto `out`, leaving it a leaf.
+    fn take_children(&mut self, out: &mut Vec<Expr>) {
+        let take = |b: &mut Box<Expr>| std::mem::replace(&mut **b, Expr::Empty);
+        match self {
+            Expr::Member(b, _) | Expr::Not(b) | Expr::Neg(b) => out.push(take(b)),
+            Expr::Index(a, b) | Expr::Binary(a, _, b) => {
+                out.push(take(a));
+                out.push(take(b));
+            }
+            Expr::Call(b, _, args) => {
+                out.push(take(b));
+                out.append(args);
+            }
+            Expr::Literal(_) | Expr::Empty | Expr::This | Expr::Resource | Expr::Root(_) => {}
+        }
+    }
+
+    fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Member(b, _) | Expr::Not(b) | Expr::Neg(b) => vec![b],
+            Expr::Index(a, b) | Expr::Binary(a, _, b) => vec![a, b],
+            Expr::Call(b, _, args) => std::iter::once(&**b).chain(args.iter()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The tree's depth, found without recursion (a chain `a.b.c...` builds depth in a loop).
+    fn depth(&self) -> usize {
+        let mut max = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((e, d)) = stack.pop() {
+            max = max.max(d);
+            stack.extend(e.children().into_iter().map(|c| (c, d + 1)));
+        }
+        max
+    }
+}
+
+/// Dropped without recursion: a rejected expression may be a chain thousands of nodes deep, and
+/// the default recursive drop of such a tree overflows the stack.
+impl Drop for Expr {
+    fn drop(&mut self) {
+        let mut stack = Vec::new();
+        self.take_children(&mut stack);
+        while let Some(mut e) = stack.pop() {
+            e.take_children(&mut stack);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum BinOp {
     And,
@@ -63,17 +114,31 @@ pub struct FhirPath {
 
 impl FhirPath {
     pub fn parse(source: &str) -> Result<FhirPath, FhirPathError> {
+        FhirPath::parse_with_depth(source, crate::limits::DEFAULT_MAX_DEPTH)
+    }
+
+    /// Parses `source`, refusing expressions nested deeper than `max_depth`: evaluation recurses
+    /// once per level, and a hostile expression nested a thousand deep overflowed the stack.
+    pub fn parse_with_depth(source: &str, max_depth: usize) -> Result<FhirPath, FhirPathError> {
         let tokens = tokenize(source).map_err(|m| err(source, m))?;
         let mut p = Parser {
             tokens,
             pos: 0,
             src: source,
+            nest: 0,
+            max_depth,
         };
         let expr = p.expr()?;
         if p.pos != p.tokens.len() {
             return Err(err(
                 source,
                 format!("unexpected `{}`", p.tokens[p.pos].text()),
+            ));
+        }
+        if expr.depth() > max_depth {
+            return Err(err(
+                source,
+                format!("nested more than {max_depth} deep (--max-depth)"),
             ));
         }
         Ok(FhirPath {
@@ -231,6 +296,9 @@ struct Parser<'a> {
     tokens: Vec<Tok>,
     pos: usize,
     src: &'a str,
+    /// Current recursion of the parser itself (parentheses, arguments, unary minus).
+    nest: usize,
+    max_depth: usize,
 }
 
 impl Parser<'_> {
@@ -272,7 +340,24 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self) -> Result<Expr, FhirPathError> {
-        self.implies()
+        self.nested(Self::implies)
+    }
+
+    /// Runs one level of the parser's recursion, refusing to go deeper than allowed.
+    fn nested(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<Expr, FhirPathError>,
+    ) -> Result<Expr, FhirPathError> {
+        if self.nest >= self.max_depth {
+            return self.fail(format!(
+                "nested more than {} deep (--max-depth)",
+                self.max_depth
+            ));
+        }
+        self.nest += 1;
+        let r = f(self);
+        self.nest -= 1;
+        r
     }
 
     fn implies(&mut self) -> Result<Expr, FhirPathError> {
@@ -365,7 +450,7 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Expr, FhirPathError> {
         if self.eat_op("-") {
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            return Ok(Expr::Neg(Box::new(self.nested(Self::unary)?)));
         }
         self.postfix()
     }
@@ -924,6 +1009,18 @@ mod tests {
             eval_str("Bundle.entry.resource.ofType(Patient).id", &b),
             vec![json!("x")]
         );
+    }
+
+    #[test]
+    fn hostile_nesting_is_an_error_not_a_crash() {
+        let deep = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+        let e = FhirPath::parse(&deep).unwrap_err();
+        assert!(e.message.contains("--max-depth"), "{e}");
+        let chain = format!("Patient{}", ".name".repeat(20_000));
+        assert!(FhirPath::parse(&chain).unwrap_err().message.contains("deep"));
+        let minus = format!("{}1", "-".repeat(5000));
+        assert!(FhirPath::parse(&minus).is_err());
+        assert!(FhirPath::parse("Patient.name.given.first()").is_ok());
     }
 
     #[test]

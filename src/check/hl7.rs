@@ -55,10 +55,11 @@ pub fn evaluate(
     expect: &Expect,
     sent: &Result<Message, ParseError>,
     ack_text: &str,
+    max_segments: usize,
     render: Render,
-) -> (Vec<CheckResult>, Option<Message>) {
+) -> (Vec<CheckResult>, Result<Message, ParseError>) {
     let mut out = Vec::new();
-    let ack = match Message::parse(ack_text) {
+    let ack = match Message::parse_limited(ack_text, max_segments) {
         Ok(a) => a,
         Err(e) => {
             let preview: String = ack_text.chars().take(80).collect();
@@ -72,7 +73,7 @@ pub fn evaluate(
                 ),
                 e.to_string(),
             ));
-            return (out, None);
+            return (out, Err(e));
         }
     };
     let code = ack.value("MSA-1").unwrap_or_default();
@@ -170,7 +171,7 @@ pub fn evaluate(
             render,
         ));
     }
-    (out, Some(ack))
+    (out, Ok(ack))
 }
 
 /// The ACK as snapshot text: one segment per line, control ids and timestamps redacted in place.
@@ -209,7 +210,7 @@ mod tests {
     fn run(expect_yaml: &str, ack: &str) -> Vec<(String, bool)> {
         let expect: Expect = serde_norway::from_str(expect_yaml).unwrap();
         let sent = Message::parse(SENT);
-        evaluate(&expect, &sent, ack, &no_render)
+        evaluate(&expect, &sent, ack, crate::limits::DEFAULT_MAX_SEGMENTS, &no_render)
             .0
             .into_iter()
             .map(|c| (c.kind, c.passed))

@@ -21,7 +21,6 @@ pub struct Redactor {
     base_url: String,
     /// (placeholder, value), longest value first so a longer match wins.
     generated: Vec<(String, String)>,
-    secrets: Vec<String>,
     extra: Vec<RedactionRule>,
 }
 
@@ -46,19 +45,18 @@ impl Redactor {
         self
     }
 
-    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> Self {
-        self.secrets
-            .extend(secrets.into_iter().filter(|s| !s.is_empty()));
+    /// Secrets this redactor must hide; they join the process-wide registry, whose scrubbing
+    /// knows every form a secret takes in JSON, XML, URLs and base64.
+    pub fn with_secrets(self, secrets: impl IntoIterator<Item = String>) -> Self {
+        for s in secrets {
+            crate::auth::secret::register(&s);
+        }
         self
     }
 
     /// Secrets only: for reports and logs, where test data may stay but tokens must not.
     pub fn hide_secrets(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            out = out.replace(s.as_str(), "[secret]");
-        }
-        out
+        crate::auth::secret::scrub(text)
     }
 
     /// Secrets, generated values and the base URL in free text.

@@ -9,15 +9,22 @@ use url::Url;
 use crate::auth::Auth;
 
 use super::lean::LeanHttp;
+use super::origin::{Origin, RemoteGuard};
 
 /// A request after templating: exactly what goes on the wire.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpRequest {
     pub method: String,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// Send the run's credentials even when `url` is on another origin than the target (a step's
+    /// explicit `send_credentials: true`). Off, they go to the target's origin only.
+    pub credentials_anywhere: bool,
 }
+
+/// The largest response body read by default (see `crate::limits` for why).
+pub const DEFAULT_MAX_BODY: usize = crate::limits::DEFAULT_MAX_BODY;
 
 /// A response as received. Header names are lower-case; repeated headers stay separate entries.
 #[derive(Debug, Clone)]
@@ -80,6 +87,18 @@ pub enum TransportError {
     /// No credentials to send: the token endpoint failed, a key did not load, ...
     #[error("{0}")]
     Auth(String),
+    /// The TLS handshake failed (an untrusted certificate, a refused client certificate).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The answer is not HTTP the client can read.
+    #[error("the answer is not valid HTTP: {0}")]
+    Protocol(String),
+    /// The answer is larger than the run allows.
+    #[error("response body larger than {limit} bytes (--max-body-size): {what}", limit = .limit, what = .what)]
+    TooLarge { limit: usize, what: String },
+    /// The run will not contact this host (load off this machine without `--allow-remote`).
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     Other(String),
 }
@@ -93,6 +112,10 @@ impl TransportError {
             TransportError::Reset(_) => "reset",
             TransportError::InvalidRequest(_) => "invalid_request",
             TransportError::Auth(_) => "auth",
+            TransportError::Tls(_) => "tls",
+            TransportError::Protocol(_) => "protocol",
+            TransportError::TooLarge { .. } => "limit",
+            TransportError::Refused(_) => "policy",
             TransportError::Other(_) => "transport",
         }
     }
@@ -106,8 +129,15 @@ pub struct FhirClient {
     parsed: Arc<Mutex<HashMap<String, Url>>>,
     /// Load runs against plain HTTP skip reqwest's per-request layers (see `lean.rs`).
     lean: Option<Arc<LeanHttp>>,
-    /// Credentials added to every request (a request's own header of the same name wins).
+    /// Credentials added to requests to their origins (a request's own header of the same name
+    /// wins).
     auth: Option<Arc<Auth>>,
+    /// Where credentials may go: the target's origin, and any named with `--auth-origin`.
+    credential_origins: Arc<Vec<Origin>>,
+    /// Response bodies beyond this many bytes (decompressed) end the exchange.
+    max_body: usize,
+    /// Load runs: hosts off this machine are refused unless `--allow-remote`.
+    remote: Option<Arc<RemoteGuard>>,
 }
 
 pub(crate) const USER_AGENT: &str = concat!("emr-harness/", env!("CARGO_PKG_VERSION"));
@@ -142,6 +172,7 @@ impl FhirClient {
         let client = builder
             .build()
             .map_err(|e| TransportError::Other(e.to_string()))?;
+        let credential_origins = Arc::new(Origin::of(base.as_str()).into_iter().collect());
         Ok(FhirClient {
             client,
             base,
@@ -149,7 +180,47 @@ impl FhirClient {
             parsed: Arc::default(),
             lean: None,
             auth: None,
+            credential_origins,
+            max_body: DEFAULT_MAX_BODY,
+            remote: None,
         })
+    }
+
+    /// The largest response body to read (decompressed bytes).
+    pub fn with_max_body(mut self, max_body: usize) -> Self {
+        self.max_body = max_body;
+        if self.lean.is_some() {
+            self.lean = LeanHttp::new(&self.base, self.timeout, max_body).map(Arc::new);
+        }
+        self
+    }
+
+    /// Other origins the credentials may go to (an auth block that names its origin).
+    pub fn with_credential_origins(mut self, extra: impl IntoIterator<Item = Origin>) -> Self {
+        let mut all = (*self.credential_origins).clone();
+        for o in extra {
+            if !all.contains(&o) {
+                all.push(o);
+            }
+        }
+        self.credential_origins = Arc::new(all);
+        self
+    }
+
+    /// Refuses hosts off this machine unless `guard` allows them (load runs).
+    pub fn with_remote_guard(mut self, guard: Arc<RemoteGuard>) -> Self {
+        self.remote = Some(guard);
+        self
+    }
+
+    /// True when the run's credentials would go with a request to `url`.
+    pub fn credentials_go_to(&self, url: &str) -> bool {
+        self.auth.is_some() && self.credential_origins.iter().any(|o| o.contains(url))
+    }
+
+    /// True when the run has credentials to send at all.
+    pub fn has_credentials(&self) -> bool {
+        self.auth.is_some()
     }
 
     /// The client for load runs: plain-`http://` targets go through the lean transport unless
@@ -164,7 +235,7 @@ impl FhirClient {
             .iter()
             .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
         if !proxied {
-            c.lean = LeanHttp::new(&c.base, timeout).map(Arc::new);
+            c.lean = LeanHttp::new(&c.base, timeout, c.max_body).map(Arc::new);
         }
         Ok(c)
     }
@@ -201,10 +272,21 @@ impl FhirClient {
         }
     }
 
+    /// Sends `req`, with the run's credentials only when its URL is on their origin (or the
+    /// request says `credentials_anywhere`), as curl and browsers scope them: a server that
+    /// answers with a `next` link to another host must not harvest the target's token.
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        if let Some(guard) = &self.remote {
+            if !self.credential_origins.first().is_some_and(|o| o.contains(&req.url)) {
+                guard.check(&req.url).await?;
+            }
+        }
         let Some(auth) = &self.auth else {
             return self.send_as_is(req).await;
         };
+        if !req.credentials_anywhere && !self.credentials_go_to(&req.url) {
+            return self.send_as_is(req).await;
+        }
         let extra = auth
             .headers()
             .await
@@ -243,14 +325,42 @@ impl FhirClient {
         let request = builder
             .build()
             .map_err(|e| TransportError::InvalidRequest(e.to_string()))?;
-        let response = self
+        let mut response = self
             .client
             .execute(request)
             .await
             .map_err(|e| self.classify(e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.classify(e))?;
+        let too_large = |what: String| TransportError::TooLarge {
+            limit: self.max_body,
+            what,
+        };
+        // Content-Length is the compressed size when the body is compressed: only a fast refusal.
+        if let Some(len) = response.content_length().filter(|l| *l > self.max_body as u64) {
+            return Err(too_large(format!("Content-Length says {len}")));
+        }
+        // Read chunk by chunk, counting the decompressed bytes (reqwest inflates gzip), so an
+        // endless body or a gzip bomb stops at the limit instead of exhausting memory.
+        let mut first: Option<bytes::Bytes> = None;
+        let mut rest = bytes::BytesMut::new();
+        let mut total = 0usize;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+            total += chunk.len();
+            if total > self.max_body {
+                return Err(too_large(format!("{total} bytes read so far")));
+            }
+            match &first {
+                None if rest.is_empty() => first = Some(chunk),
+                _ => {
+                    if let Some(f) = first.take() {
+                        rest.extend_from_slice(&f);
+                    }
+                    rest.extend_from_slice(&chunk);
+                }
+            }
+        }
+        let body = first.unwrap_or_else(|| rest.freeze());
         Ok(HttpResponse {
             status,
             headers,
@@ -276,17 +386,66 @@ impl FhirClient {
     fn classify(&self, e: reqwest::Error) -> TransportError {
         let chain = error_chain(&e);
         if e.is_timeout() {
-            TransportError::Timeout(self.timeout)
-        } else if e.is_connect() {
+            return TransportError::Timeout(self.timeout);
+        }
+        if let Some(tls) = tls_failure(&e) {
+            return tls;
+        }
+        if is_malformed_http(&e) {
+            return TransportError::Protocol(chain);
+        }
+        if e.is_connect() {
             TransportError::Connect(chain)
         } else if e.is_builder() {
             TransportError::InvalidRequest(chain)
-        } else if e.is_body() || e.is_decode() || e.is_request() {
+        } else if e.is_decode() {
+            TransportError::Protocol(chain)
+        } else if e.is_body() || e.is_request() {
             TransportError::Reset(chain)
         } else {
             TransportError::Other(chain)
         }
     }
+}
+
+/// A TLS failure somewhere in `e`'s causes, with what to do about it: a certificate the client
+/// does not trust was reported as "connection refused", which sent users looking at firewalls.
+pub(crate) fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<TransportError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(t) = s.downcast_ref::<tokio_rustls::rustls::Error>() {
+            use tokio_rustls::rustls::Error as R;
+            let hint = match t {
+                R::InvalidCertificate(_) | R::NoCertificatesPresented => {
+                    "the server's certificate is not trusted: give its CA with --ca-file (or \
+                     --insecure for a test server, named in the report)"
+                }
+                R::AlertReceived(_) => {
+                    "the server ended the handshake: it may want a client certificate \
+                     (--client-cert/--client-key) or not support this TLS version"
+                }
+                _ => "the TLS handshake failed",
+            };
+            return Some(TransportError::Tls(format!("{hint} ({t})")));
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// True when a cause of `e` is hyper failing to parse the answer (not HTTP at all, a bad status
+/// line, a header too large): a broken server, not a dropped connection.
+pub(crate) fn is_malformed_http(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The error and its causes on one line: reqwest's top-level message alone rarely says enough.

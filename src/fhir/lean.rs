@@ -36,11 +36,13 @@ pub struct LeanHttp {
     other: Client<HttpConnector, Body>,
     timeout: Duration,
     connect_timeout: Duration,
+    /// Bodies beyond this many bytes end the exchange (hyper does not decompress).
+    max_body: usize,
 }
 
 impl LeanHttp {
     /// A transport for `base`'s host (`None` when the URL has no host or is not `http`).
-    pub fn new(base: &url::Url, timeout: Duration) -> Option<Self> {
+    pub fn new(base: &url::Url, timeout: Duration, max_body: usize) -> Option<Self> {
         if base.scheme() != "http" {
             return None;
         }
@@ -69,6 +71,7 @@ impl LeanHttp {
             other,
             timeout,
             connect_timeout,
+            max_body,
         })
     }
 
@@ -120,7 +123,7 @@ impl LeanHttp {
             }
             let response = self.other.request(request).await.map_err(classify_legacy)?;
             let (parts, body) = response.into_parts();
-            Ok((parts, read_body(body).await?))
+            Ok((parts, read_body(body, self.max_body).await?))
         };
         let (parts, body) = tokio::time::timeout(self.timeout, exchange)
             .await
@@ -145,7 +148,7 @@ impl LeanHttp {
             match sender.try_send_request(request).await {
                 Ok(response) => {
                     let (parts, body) = response.into_parts();
-                    let body = read_body(body).await?;
+                    let body = read_body(body, self.max_body).await?;
                     self.checkin(sender);
                     return Ok((parts, body));
                 }
@@ -217,18 +220,32 @@ impl LeanHttp {
     }
 }
 
-async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, TransportError> {
-    Ok(body
-        .collect()
-        .await
-        .map_err(|e| TransportError::Reset(error_chain(&e)))?
-        .to_bytes())
+async fn read_body(body: hyper::body::Incoming, max: usize) -> Result<Bytes, TransportError> {
+    use hyper::body::Body as _;
+    if let Some(len) = body.size_hint().exact().filter(|l| *l > max as u64) {
+        return Err(TransportError::TooLarge {
+            limit: max,
+            what: format!("Content-Length says {len}"),
+        });
+    }
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(TransportError::TooLarge {
+            limit: max,
+            what: "the body went on past it".into(),
+        }),
+        Err(e) => Err(TransportError::Reset(error_chain(&*e))),
+    }
 }
 
-/// A failed exchange on one of our connections: a closed, cut or garbled answer is a reset.
+/// A failed exchange on one of our connections: a closed or cut answer is a reset, a garbled
+/// one a protocol error.
 fn classify(e: &hyper::Error) -> TransportError {
     let chain = error_chain(e);
-    if e.is_incomplete_message() || e.is_closed() || e.is_canceled() || e.is_parse() {
+    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        return TransportError::Protocol(chain);
+    }
+    if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
         return TransportError::Reset(chain);
     }
     let mut source = std::error::Error::source(e);
@@ -261,8 +278,10 @@ fn classify_legacy(e: hyper_util::client::legacy::Error) -> TransportError {
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            if let TransportError::Reset(_) = classify(h) {
-                return TransportError::Reset(chain);
+            match classify(h) {
+                TransportError::Reset(_) => return TransportError::Reset(chain),
+                TransportError::Protocol(_) => return TransportError::Protocol(chain),
+                _ => {}
             }
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
@@ -284,7 +303,7 @@ mod tests {
 
     #[test]
     fn only_the_base_host_and_port_are_the_target() {
-        let t = |base: &str| LeanHttp::new(&url::Url::parse(base).unwrap(), Duration::from_secs(1));
+        let t = |base: &str| LeanHttp::new(&url::Url::parse(base).unwrap(), Duration::from_secs(1), 1 << 20);
         let lean = t("http://127.0.0.1:8080/fhir").unwrap();
         let is = |u: &str| lean.is_target(&u.parse().unwrap());
         assert!(is("http://127.0.0.1:8080/fhir/Patient?x=1"));
@@ -338,12 +357,11 @@ mod tests {
     async fn connections_closed_while_idle_are_replaced_not_reported() {
         let (addr, accepted) = one_request_per_connection().await;
         let base = url::Url::parse(&format!("http://{addr}/fhir")).unwrap();
-        let lean = LeanHttp::new(&base, Duration::from_secs(5)).unwrap();
+        let lean = LeanHttp::new(&base, Duration::from_secs(5), 1 << 20).unwrap();
         let req = HttpRequest {
             method: "GET".into(),
             url: format!("http://{addr}/fhir/metadata"),
-            headers: Vec::new(),
-            body: None,
+            ..HttpRequest::default()
         };
         for _ in 0..4 {
             let r = lean.send(&req, req.url.parse().unwrap()).await.unwrap();

@@ -50,12 +50,15 @@ pub struct ParseError {
     /// `segment 3 (PID)` or `byte 0`.
     pub at: String,
     pub message: String,
+    /// The message broke a limit (`--max-segments`) rather than the ER7 syntax.
+    pub limit: bool,
 }
 
 fn perr(at: impl Into<String>, message: impl Into<String>) -> ParseError {
     ParseError {
         at: at.into(),
         message: message.into(),
+        limit: false,
     }
 }
 
@@ -74,8 +77,15 @@ pub struct Message {
 }
 
 impl Message {
-    /// Parses one ER7 message. Segment ends may be `\r`, `\n` or `\r\n`.
+    /// Parses one ER7 message of at most `crate::limits::DEFAULT_MAX_SEGMENTS` segments. Segment
+    /// ends may be `\r`, `\n` or `\r\n`.
     pub fn parse(text: &str) -> Result<Message, ParseError> {
+        Message::parse_limited(text, crate::limits::DEFAULT_MAX_SEGMENTS)
+    }
+
+    /// Parses one ER7 message, refusing one of more than `max_segments` segments: every check
+    /// walks the segments, so a hostile 100k-segment ACK is stopped here, before any of them.
+    pub fn parse_limited(text: &str, max_segments: usize) -> Result<Message, ParseError> {
         let text = text.trim_start_matches(['\r', '\n', ' ', '\t', '\u{feff}']);
         if !text.starts_with("MSH") {
             let head: String = text.chars().take(12).collect();
@@ -125,6 +135,17 @@ impl Message {
                     line.chars().take(3).collect::<String>()
                 )
             };
+            if segments.len() >= max_segments {
+                return Err(ParseError {
+                    limit: true,
+                    ..perr(
+                        at(),
+                        format!(
+                            "the message has more than {max_segments} segments (--max-segments)"
+                        ),
+                    )
+                });
+            }
             let name: String = line.chars().take(3).collect();
             if name.len() != 3
                 || !name

@@ -98,6 +98,10 @@ pub fn error_kind(step: &StepResult) -> Option<String> {
                 ErrorKind::Auth => "auth",
                 ErrorKind::Scenario => "scenario",
                 ErrorKind::Interrupted => "interrupted",
+                ErrorKind::Tls => "tls",
+                ErrorKind::Protocol => "protocol",
+                ErrorKind::Limit => "limit",
+                ErrorKind::Policy => "policy",
             }
             .to_string(),
         );
@@ -203,6 +207,7 @@ mod tests {
             }),
             checks: vec![],
             error: None,
+            notes: vec![],
         }
     }
 

@@ -117,6 +117,15 @@ pub struct Slo {
 
 pub const LATENCY_METRICS: &[&str] = &["p50", "p90", "p95", "p99", "p99.9", "max", "mean"];
 
+/// Closed-model users per process. Each is a goose user with its own task and state; beyond
+/// this a run is better split across processes (`--worker-count`), and a typo such as `1e12`
+/// grew memory by 430 MB/s before it was caught.
+pub const MAX_USERS: usize = 10_000;
+
+/// Open-model iterations per second per process: far beyond what one process can send (the
+/// lean transport tops out near 100k requests/s on this hardware).
+pub const MAX_RATE: f64 = 1e6;
+
 impl Profile {
     /// The schedule as stages, whatever form the profile used.
     pub fn effective_stages(&self) -> Vec<Stage> {
@@ -137,17 +146,35 @@ impl Profile {
 
 /// Reads and validates a profile; errors name the file, line and field.
 pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let source = crate::limits::read_text_file(
+        path,
+        crate::limits::DEFAULT_MAX_SCENARIO_SIZE,
+        "--max-scenario-size",
+    )
+    .map_err(|e| Located::new(path, e).into_error())?;
     let profile: Profile = serde_norway::from_str(&source).map_err(|e| {
-        let (line, col) = e
+        let (mut line, mut col) = e
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
         let msg = e.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        // serde reports a bad value of a top-level field at the document's start: point at the
+        // value itself instead, which our duration errors quote.
+        if let Some(value) = msg
+            .split_once("duration `")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(v, _)| v)
+        {
+            if let Some((n, l)) = source
+                .lines()
+                .enumerate()
+                .find(|(_, l)| l.split_once(':').is_some_and(|(_, v)| v.trim() == value))
+            {
+                line = n + 1;
+                col = l.len() - l.trim_start().len() + 1;
+            }
+        }
         Located::new(path, msg).at(&source, line, col).into_error()
     })?;
     let bad = |field: &str, message: String| {
@@ -166,17 +193,26 @@ pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
     if profile.scenarios.iter().all(|m| m.weight == 0) {
         return Err(bad("scenarios", "every weight is 0".into()));
     }
-    for st in profile.effective_stages() {
+    let stages = profile.effective_stages();
+    for st in &stages {
         match profile.model {
-            Model::Open if st.rate.is_none_or(|r| !(0.0..=1e7).contains(&r)) => return Err(bad(
+            Model::Open if st.rate.is_none_or(|r| !(0.0..=MAX_RATE).contains(&r)) => return Err(bad(
                 "rate",
-                "the open model needs `rate` (iterations per second, ≥ 0) or stages with `rate`"
-                    .into(),
+                format!("the open model needs `rate` (iterations per second, 0 to {MAX_RATE}) or stages with `rate`"),
             )),
             Model::Closed if st.users.is_none() => {
                 return Err(bad(
                     "users",
                     "the closed model needs `users` or stages with `users`".into(),
+                ))
+            }
+            Model::Closed if st.users.is_some_and(|u| !(1..=MAX_USERS).contains(&u)) => {
+                return Err(bad(
+                    "users",
+                    format!(
+                        "`users` must be from 1 to {MAX_USERS} per process (more: split the \
+                         load with --worker-count)"
+                    ),
                 ))
             }
             Model::Closed if st.duration.subsec_nanos() != 0 => {
@@ -191,6 +227,28 @@ pub fn load(path: &Path) -> Result<Profile, ScenarioError> {
     }
     if profile.total_duration() > Duration::from_secs(24 * 3600) {
         return Err(bad("duration", "a run is limited to 24 hours".into()));
+    }
+    if profile.total_duration().is_zero() {
+        return Err(bad("duration", "the run would last no time at all".into()));
+    }
+    // A schedule that never sends anything "passes" every SLO: refuse it.
+    if profile.model == Model::Open && stages.iter().all(|s| s.rate.unwrap_or(0.0) <= 0.0) {
+        return Err(bad(
+            "rate",
+            "the rate is 0 throughout: the run would send nothing".into(),
+        ));
+    }
+    if profile.max_in_flight == Some(0) {
+        return Err(bad(
+            "max_in_flight",
+            "`max_in_flight: 0` would drop every iteration; give at least 1".into(),
+        ));
+    }
+    if profile.max_iterations == Some(0) {
+        return Err(bad(
+            "max_iterations",
+            "`max_iterations: 0` would send nothing; give at least 1".into(),
+        ));
     }
     for slo in &profile.slo {
         match (&slo.step, slo.transport.as_deref()) {
@@ -241,11 +299,18 @@ pub fn parse_rate(s: &str) -> Option<f64> {
     }
 }
 
+/// A duration as written in a profile (`30s`, `2m`, `1h30m`), with an error that quotes it.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|_| {
+        format!("duration `{s}` is not a positive duration such as 30s, 2m or 1h30m")
+    })
+}
+
 mod duration {
     use super::*;
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+        parse_duration(&s).map_err(serde::de::Error::custom)
     }
     pub fn serialize<S: serde::Serializer>(v: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*v).to_string())
@@ -256,7 +321,7 @@ mod opt_duration {
     use super::*;
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
-        s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+        s.map(|s| parse_duration(&s).map_err(serde::de::Error::custom))
             .transpose()
     }
     pub fn serialize<S: serde::Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -306,5 +371,21 @@ mod tests {
         )
         .unwrap_err()
         .contains("whole seconds"));
+    }
+
+    #[test]
+    fn plans_that_cannot_run_are_refused_at_their_line() {
+        let e = load_str("name: x\nscenarios: [{path: a.yaml}]\nrate: 1\nduration: -5s\n").unwrap_err();
+        assert!(e.contains("p.yaml:4:1") && e.contains("`-5s`"), "{e}");
+        for (src, line, what) in [
+            ("model: closed\nusers: 0\nduration: 5s\n", 4, "from 1 to"),
+            ("model: closed\nusers: 1000000000000\nduration: 5s\n", 4, "from 1 to"),
+            ("rate: 0\nduration: 5s\n", 3, "send nothing"),
+            ("rate: 5\nmax_in_flight: 0\nduration: 5s\n", 4, "at least 1"),
+            ("rate: 5\nduration: 0s\n", 4, "no time"),
+        ] {
+            let e = load_str(&format!("name: x\nscenarios: [{{path: a.yaml}}]\n{src}")).unwrap_err();
+            assert!(e.contains(&format!("p.yaml:{line}:")) && e.contains(what), "{src}: {e}");
+        }
     }
 }

@@ -1,24 +1,6 @@
 //! Load only goes where it is meant to: a target off this machine needs an explicit opt-in.
 
-use std::net::IpAddr;
-
-/// True when every address `host` resolves to is a loopback address.
-pub async fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return ip.is_loopback();
-    }
-    match tokio::net::lookup_host((host, 0)).await {
-        Ok(addrs) => {
-            let addrs: Vec<_> = addrs.collect();
-            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
-        }
-        Err(_) => false,
-    }
-}
+pub use crate::fhir::origin::is_loopback_host;
 
 /// The host part of `host:port`.
 pub fn host_of(addr: &str) -> &str {

@@ -90,6 +90,10 @@ pub struct StepResult {
     pub checks: Vec<CheckResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<StepError>,
+    /// What the run did on its own that a reader should know, e.g. credentials withheld from a
+    /// URL on another origin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -150,6 +154,14 @@ pub enum ErrorKind {
     Auth,
     /// The run was interrupted before this step finished.
     Interrupted,
+    /// The TLS handshake failed: the server's certificate was not trusted, or ours was refused.
+    Tls,
+    /// The answer is not valid HTTP (or not a valid MLLP frame): a broken or hostile server.
+    Protocol,
+    /// The answer broke one of the run's limits (body size, segment count): named in the message.
+    Limit,
+    /// The run refused to send: a host off this machine during load without `--allow-remote`.
+    Policy,
 }
 
 impl RunReport {

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub snapshots: Option<SnapshotStore>,
     /// Evaluate `expect` (a load profile may turn checks off to measure raw rate).
     pub checks: bool,
+    /// Segment count, template fuel, ... (response bodies are bounded by the client).
+    pub limits: crate::limits::Limits,
 }
 
 type Captures = Vec<(String, Result<String, String>)>;
@@ -66,7 +68,7 @@ impl Runner {
         Runner {
             client,
             mllp,
-            templates: Templates::default(),
+            templates: Templates::with_fuel(opts.limits.template_fuel),
             opts,
             interrupt,
         }
@@ -169,6 +171,7 @@ impl Runner {
             response: None,
             checks: Vec::new(),
             error: None,
+            notes: Vec::new(),
         };
         if self.interrupted() {
             out.status = Status::Skipped;
@@ -286,6 +289,15 @@ impl Runner {
             method: http.method.clone(),
             url,
         });
+        if self.client.has_credentials() && !self.client.credentials_go_to(&http.url) {
+            out.notes.push(if http.credentials_anywhere {
+                "credentials sent to another origin than the target (send_credentials: true)".into()
+            } else {
+                "credentials withheld: the URL is on another origin than the target \
+                 (set `send_credentials: true` on the step to send them)"
+                    .into()
+            });
+        }
         let resp = match self.timed(out, self.client.send(&http)).await? {
             Ok(r) => r,
             Err(e) => {
@@ -362,7 +374,8 @@ impl Runner {
             }
         };
         let redactor = &state.redactor(self.client.base().as_str(), s);
-        let sent = Message::parse(&text);
+        let max_segments = self.opts.limits.max_segments;
+        let sent = Message::parse_limited(&text, max_segments);
         if req.check_structure && self.opts.checks {
             out.checks.push(check::hl7::sent_structure(&sent));
         }
@@ -392,7 +405,16 @@ impl Runner {
         };
         mllp.checkin(client);
         let ack_text = String::from_utf8_lossy(&answer).into_owned();
-        let (checks, ack) = check::hl7::evaluate(&step.expect, &sent, &ack_text, &render);
+        let (checks, ack) =
+            check::hl7::evaluate(&step.expect, &sent, &ack_text, max_segments, &render);
+        let ack = match ack {
+            Err(e) if e.limit => {
+                out.status = Status::Error;
+                out.error = Some(error(ErrorKind::Limit, format!("the ACK: {e}"), None));
+                return None;
+            }
+            other => other.ok(),
+        };
         if self.opts.checks {
             out.checks.extend(checks);
         }
@@ -542,6 +564,7 @@ impl Runner {
             url: self.client.url_for(&path),
             headers,
             body,
+            credentials_anywhere: req.send_credentials,
         })
     }
 }
@@ -624,6 +647,10 @@ fn transport_kind(e: &TransportError) -> ErrorKind {
         TransportError::Reset(_) => ErrorKind::Reset,
         TransportError::InvalidRequest(_) => ErrorKind::Scenario,
         TransportError::Auth(_) => ErrorKind::Auth,
+        TransportError::Tls(_) => ErrorKind::Tls,
+        TransportError::Protocol(_) => ErrorKind::Protocol,
+        TransportError::TooLarge { .. } => ErrorKind::Limit,
+        TransportError::Refused(_) => ErrorKind::Policy,
         TransportError::Other(_) => ErrorKind::Transport,
     }
 }

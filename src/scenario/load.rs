@@ -18,11 +18,17 @@ use super::model::{
 use super::template::{Templates, BUILTINS, FAKE_FIELDS, NOW_FIELDS};
 use super::{Body, FhirRequest, Hl7Request, Request, Scenario, Step, DEFAULT_SNAPSHOT_HEADERS};
 use crate::check::fhirpath::FhirPath;
+use crate::limits::{read_text_file, Limits};
 
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// `--var name=value`: defined for every scenario, overriding its own `vars`.
     pub var_overrides: IndexMap<String, String>,
+    /// File sizes, nesting depth, template fuel.
+    pub limits: Limits,
+    /// `body_file` and `hl7.file` may name files outside the scenario's folder
+    /// (`--allow-outside-files`). Off, a shared scenario cannot read `~/.ssh` or `/etc/passwd`.
+    pub allow_outside_files: bool,
 }
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -47,15 +53,24 @@ pub fn load_paths(
             Err(mut es) => errors.append(&mut es),
         }
     }
-    // Scenario names key the golden files, so two files with one name would share snapshots.
-    let mut seen: IndexMap<&str, &Path> = IndexMap::new();
+    // Scenario names key the golden files (by their slug, which ignores case and punctuation),
+    // so two files whose names differ only there would overwrite each other's snapshots.
+    let mut seen: IndexMap<String, (&str, &Path)> = IndexMap::new();
     for s in &scenarios {
-        if let Some(first) = seen.insert(&s.name, &s.path) {
+        if let Some((name, first)) = seen.insert(slug(&s.name), (&s.name, &s.path)) {
+            let why = if name == s.name {
+                "names must be unique".to_string()
+            } else {
+                format!(
+                    "`{name}` there; both would use the golden files `{}__*.snap`",
+                    slug(name)
+                )
+            };
             errors.push(
                 Located::new(
                     &s.path,
                     format!(
-                        "scenario name `{}` is also used by {}; names must be unique",
+                        "scenario name `{}` is also used by {} ({why})",
                         s.name,
                         first.display()
                     ),
@@ -107,12 +122,8 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioErro
 
 /// Loads and validates one scenario file.
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Scenario, Vec<ScenarioError>> {
-    let source = std::fs::read_to_string(path).map_err(|source| {
-        vec![ScenarioError::Io {
-            path: path.to_path_buf(),
-            source,
-        }]
-    })?;
+    let source = read_text_file(path, opts.limits.max_scenario_size, "--max-scenario-size")
+        .map_err(|e| vec![Located::new(path, e).into_error()])?;
     parse_scenario(path, &source, opts)
 }
 
@@ -122,6 +133,28 @@ pub fn parse_scenario(
     source: &str,
     opts: &LoadOptions,
 ) -> Result<Scenario, Vec<ScenarioError>> {
+    if source.len() > opts.limits.max_scenario_size {
+        return Err(vec![Located::new(
+            path,
+            format!(
+                "is {} bytes, over the limit of {} (--max-scenario-size)",
+                source.len(),
+                opts.limits.max_scenario_size
+            ),
+        )
+        .into_error()]);
+    }
+    if let Some((line, column)) = super::guard::flow_too_deep(source, opts.limits.max_depth) {
+        return Err(vec![Located::new(
+            path,
+            format!(
+                "`[`/`{{` nested more than {} deep (--max-depth)",
+                opts.limits.max_depth
+            ),
+        )
+        .at(source, line, column)
+        .into_error()]);
+    }
     let file: ScenarioFile = serde_norway::from_str(source).map_err(|e| {
         let (line, column) = e
             .location()
@@ -147,7 +180,9 @@ pub fn parse_scenario(
         step_starts: super::error::step_starts(source),
         opts,
         errors: Vec::new(),
-        templates: Templates::default(),
+        templates: Templates::with_fuel(opts.limits.template_fuel),
+        env: std::collections::BTreeSet::new(),
+        files: Vec::new(),
     }
     .validate(file)
 }
@@ -205,9 +240,40 @@ struct Validator<'a> {
     opts: &'a LoadOptions,
     errors: Vec<ScenarioError>,
     templates: Templates,
+    /// Environment variables the templates read (`env.X`), for `lint` to show.
+    env: std::collections::BTreeSet<String>,
+    /// Files the steps read (`body_file`, `hl7.file`).
+    files: Vec<PathBuf>,
 }
 
 impl Validator<'_> {
+    /// Reads a file a step names: a regular file, within the size limit, and inside the
+    /// scenario's folder unless `--allow-outside-files` (a shared scenario must not be able to
+    /// send `../../../../etc/passwd` or `/proc/self/environ` to a target).
+    fn read_step_file(&mut self, name: &str) -> Result<String, String> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let full = dir.join(name);
+        if !self.opts.allow_outside_files {
+            let root = dir
+                .canonicalize()
+                .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+            let real = full
+                .canonicalize()
+                .map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+            if !real.starts_with(&root) {
+                return Err(format!(
+                    "{} is outside the scenario's folder {} (--allow-outside-files to allow it)",
+                    full.display(),
+                    root.display()
+                ));
+            }
+        }
+        let text = read_text_file(&full, self.opts.limits.max_file_size, "--max-file-size")
+            .map_err(|e| format!("{} {e}", full.display()))?;
+        self.files.push(full);
+        Ok(text)
+    }
+
     fn error(&mut self, step: Option<(usize, &str)>, field: &str, message: impl Into<String>) {
         let (line, column) = locate(self.source, step.map(|s| s.0), field);
         let mut e = Located::new(self.path, message)
@@ -252,7 +318,8 @@ impl Validator<'_> {
         for (index, step) in file.steps.iter().enumerate() {
             for s in self.step(index, step, &known) {
                 if let Some(snap) = snapshot_name(&s) {
-                    if !snapshot_names.insert(snap.clone()) {
+                    // Golden file names differ only in case on macOS and Windows file systems.
+                    if !snapshot_names.insert(snap.to_ascii_lowercase()) {
                         self.error(
                             Some((index, &step.name)),
                             "expect.snapshot",
@@ -286,6 +353,8 @@ impl Validator<'_> {
                         .collect()
                 }),
             steps,
+            reads_env: self.env.into_iter().collect(),
+            reads_files: self.files,
         })
     }
 
@@ -423,23 +492,16 @@ impl Validator<'_> {
                 }
                 Some(Body::Json(json.clone()))
             }
-            (None, Some(file)) => {
-                let full = self.path.parent().unwrap_or(Path::new(".")).join(file);
-                match std::fs::read_to_string(&full) {
-                    Ok(text) => {
-                        self.check_template(at, "fhir.body_file", &text, known);
-                        Some(Body::Text(text))
-                    }
-                    Err(e) => {
-                        self.error(
-                            at,
-                            "fhir.body_file",
-                            format!("cannot read {}: {e}", full.display()),
-                        );
-                        None
-                    }
+            (None, Some(file)) => match self.read_step_file(file) {
+                Ok(text) => {
+                    self.check_template(at, "fhir.body_file", &text, known);
+                    Some(Body::Text(text))
                 }
-            }
+                Err(e) => {
+                    self.error(at, "fhir.body_file", e);
+                    None
+                }
+            },
             (None, None) => None,
         };
         Request::Fhir(FhirRequest {
@@ -447,6 +509,7 @@ impl Validator<'_> {
             path: fhir.path.clone(),
             headers: fhir.headers.clone(),
             body,
+            send_credentials: fhir.send_credentials,
         })
     }
 
@@ -465,33 +528,26 @@ impl Validator<'_> {
                 self.check_template(at, "hl7.message", m, known);
                 vec![m.clone()]
             }
-            (None, Some(file)) => {
-                let full = self.path.parent().unwrap_or(Path::new(".")).join(file);
-                match std::fs::read_to_string(&full) {
-                    Ok(text) => {
-                        let messages = crate::hl7::batch::split_messages(&text);
-                        if messages.is_empty() {
-                            self.error(
-                                at,
-                                "hl7.file",
-                                format!("{} holds no HL7 message (no MSH segment)", full.display()),
-                            );
-                        }
-                        for m in &messages {
-                            self.check_template(at, "hl7.file", m, known);
-                        }
-                        messages
-                    }
-                    Err(e) => {
+            (None, Some(file)) => match self.read_step_file(file) {
+                Ok(text) => {
+                    let messages = crate::hl7::batch::split_messages(&text);
+                    if messages.is_empty() {
                         self.error(
                             at,
                             "hl7.file",
-                            format!("cannot read {}: {e}", full.display()),
+                            format!("{file} holds no HL7 message (no MSH segment)"),
                         );
-                        Vec::new()
                     }
+                    for m in &messages {
+                        self.check_template(at, "hl7.file", m, known);
+                    }
+                    messages
                 }
-            }
+                Err(e) => {
+                    self.error(at, "hl7.file", e);
+                    Vec::new()
+                }
+            },
             (None, None) => {
                 self.error(at, "hl7", "an hl7 step needs `message` or `file`");
                 Vec::new()
@@ -581,7 +637,7 @@ impl Validator<'_> {
         for expr in expect.fhirpath.as_slice() {
             self.check_template(at, "expect.fhirpath", expr, known);
             if !expr.contains("{{") {
-                if let Err(e) = FhirPath::parse(expr) {
+                if let Err(e) = FhirPath::parse_with_depth(expr, self.opts.limits.max_depth) {
                     self.error(at, "expect.fhirpath", e.to_string());
                 }
             }
@@ -690,7 +746,7 @@ impl Validator<'_> {
             }
         }
         if let Some(p) = &rule.fhirpath {
-            if let Err(e) = FhirPath::parse(p) {
+            if let Err(e) = FhirPath::parse_with_depth(p, self.opts.limits.max_depth) {
                 self.error(at, &field, e.to_string());
             }
         }
@@ -722,6 +778,9 @@ impl Validator<'_> {
                 Some((t, a)) => (t, Some(a)),
                 None => (name.as_str(), None),
             };
+            if let ("env", Some(var)) = (top, attr) {
+                self.env.insert(var.to_string());
+            }
             let problem = if !known.contains(top) {
                 let hint = did_you_mean(top, known.iter().map(String::as_str));
                 Some(format!("undefined variable `{top}`{hint}"))

@@ -2,6 +2,7 @@
 //! and positioned errors (`error`). Nothing here touches the network.
 
 pub mod error;
+mod guard;
 pub mod load;
 pub mod model;
 pub mod template;
@@ -28,6 +29,26 @@ pub struct Scenario {
     pub redact: Vec<model::RedactionRule>,
     pub snapshot_headers: Vec<String>,
     pub steps: Vec<Step>,
+    /// Environment variables its templates read (`{{ env.X }}`): values that leave this machine.
+    pub reads_env: Vec<String>,
+    /// Files its steps read (`body_file`, `hl7.file`).
+    pub reads_files: Vec<PathBuf>,
+}
+
+impl Scenario {
+    /// Hosts of the absolute URLs its FHIR steps name outright (not through a template), for
+    /// checks that must happen before a run contacts anything.
+    pub fn absolute_hosts(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter_map(|st| match &st.request {
+                Request::Fhir(r) if !r.path.contains("{{") => {
+                    crate::fhir::origin::origin_of(&r.path).map(|(_, h, _)| h.to_string())
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +91,8 @@ pub struct FhirRequest {
     pub path: String,
     pub headers: IndexMap<String, String>,
     pub body: Option<Body>,
+    /// Credentials go to this request's URL even on another origin (`send_credentials: true`).
+    pub send_credentials: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -80,6 +80,10 @@ pub struct FhirRequestFile {
     /// Body read from a file next to the scenario, templated as text.
     #[serde(default)]
     pub body_file: Option<String>,
+    /// Send the run's credentials with this request even when its URL is on another origin
+    /// than the target. Off, they go to the target's origin only (as curl and browsers do).
+    #[serde(default)]
+    pub send_credentials: bool,
 }
 
 /// An HL7 v2 message sent over MLLP: inline (templated), or every message of a file in order

@@ -54,8 +54,17 @@ pub struct Templates {
 
 impl Default for Templates {
     fn default() -> Self {
+        Templates::with_fuel(crate::limits::DEFAULT_TEMPLATE_FUEL)
+    }
+}
+
+impl Templates {
+    /// An engine whose every render may run at most `fuel` instructions: a template with nested
+    /// loops over a long string otherwise renders forever (and grows its output without bound).
+    pub fn with_fuel(fuel: u64) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(fuel));
         // `'{{ family | fhirpath }}'`: generated names such as O'Brien must not end a FHIRPath string.
         env.add_filter("fhirpath", |v: String| {
             v.replace('\\', "\\\\").replace('\'', "\\'")
@@ -66,9 +75,6 @@ impl Default for Templates {
         });
         Templates { env }
     }
-}
-
-impl Templates {
     /// Renders `source`. Text without `{{` is returned as is, which keeps the load hot path cheap.
     pub fn render(&self, source: &str, ctx: &RenderContext) -> Result<String, TemplateError> {
         if !source.contains("{{") && !source.contains("{%") {
@@ -94,6 +100,11 @@ impl Templates {
 }
 
 fn describe(e: &minijinja::Error) -> String {
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        return "the template ran out of fuel: it does more work than a scenario template needs \
+                (nested loops?); --template-fuel raises the limit"
+            .into();
+    }
     match e.detail() {
         Some(detail) => format!("{} ({detail})", e.kind()),
         None => e.kind().to_string(),
@@ -129,6 +140,7 @@ impl Generators {
     }
 
     fn remember_secret(&self, value: &str) {
+        crate::auth::secret::register(value);
         if let Ok(mut g) = self.generated.lock() {
             g.secrets.insert(value.to_string());
         }
@@ -342,6 +354,18 @@ mod tests {
             t.render("{{ n | urlencode }}", &c).unwrap(),
             "D%27Amore%7CR%26D"
         );
+    }
+
+    #[test]
+    fn endless_templates_run_out_of_fuel() {
+        let t = Templates::with_fuel(10_000);
+        let err = t
+            .render(
+                "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+                &ctx(1),
+            )
+            .unwrap_err();
+        assert!(err.0.contains("--template-fuel"), "{}", err.0);
     }
 
     #[test]
