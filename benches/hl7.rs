@@ -303,7 +303,7 @@ fn stages() {
     time("map + store write", &mut || {
         if let Ok(Some(mapped)) = v2_to_fhir::map(&msg) {
             let mut store = state.store.write().unwrap_or_else(|p| p.into_inner());
-            std::hint::black_box(v2_to_fhir::write(&mut store, mapped));
+            let _ = std::hint::black_box(v2_to_fhir::write(&mut store, mapped));
         }
     });
 }

@@ -289,6 +289,18 @@ struct SandboxArgs {
     /// Auth mode: lifetime of the access tokens it issues.
     #[arg(long, default_value = "300s", value_parser = humantime::parse_duration, help_heading = "Auth mode")]
     auth_token_lifetime: Duration,
+    /// Open connections at once, per listener (FHIR, MLLP); beyond it new ones wait.
+    #[arg(long, default_value_t = 10_000, help_heading = "Limits")]
+    max_connections: usize,
+    /// Time a client has to send a request head (also the keep-alive idle time).
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration, help_heading = "Limits")]
+    header_timeout: Duration,
+    /// Time an MLLP connection may stay without a complete message.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration, help_heading = "Limits")]
+    mllp_idle_timeout: Duration,
+    /// Resource versions the store holds before it answers 507 Insufficient Storage.
+    #[arg(long, default_value_t = emr_harness::sandbox::store::DEFAULT_MAX_VERSIONS, help_heading = "Limits")]
+    store_max_versions: usize,
 }
 
 /// Fault injection for the sandbox (also for the in-process sandbox of `run`).
@@ -677,11 +689,12 @@ fn review_cmd(args: ReviewArgs) -> anyhow::Result<u8> {
 }
 
 async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
-    if !args.bind.ip().is_loopback() {
-        eprintln!(
-            "warning: binding {} exposes the sandbox (no auth, test data) beyond this machine",
-            args.bind
-        );
+    for (what, addr) in [("FHIR API", args.bind), ("MLLP listener", args.mllp_bind)] {
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: binding the {what} on {addr} exposes the sandbox (no auth, test data) beyond this machine"
+            );
+        }
     }
     let sb = sandbox::start(SandboxConfig {
         bind: args.bind,
@@ -698,6 +711,12 @@ async fn sandbox_cmd(args: SandboxArgs) -> anyhow::Result<u8> {
             .zip(args.tls_key.clone())
             .map(|(c, k)| (c, k, args.tls_client_ca.clone())),
         auth: sandbox_auth(&args)?,
+        conn_limits: sandbox::serve::ConnLimits {
+            max_connections: args.max_connections,
+            header_timeout: args.header_timeout,
+            mllp_idle_timeout: args.mllp_idle_timeout,
+        },
+        max_versions: args.store_max_versions,
         ..SandboxConfig::default()
     })
     .await

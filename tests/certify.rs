@@ -188,8 +188,7 @@ async fn certify_fhir_sandbox(faults: Faults) -> (CertReport, Vec<serde_json::Va
         let req = emr_harness::fhir::client::HttpRequest {
             method: "GET".into(),
             url: client.url_for(t),
-            headers: vec![],
-            body: None,
+            ..Default::default()
         };
         let resp = client.send(&req).await.expect("search");
         let bundle: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");
@@ -290,8 +289,7 @@ async fn sekmet_known_behaviours_are_judged_correctly() {
     let req = emr_harness::fhir::client::HttpRequest {
         method: "GET".into(),
         url: client.url_for("Patient?identifier=urn:emr-harness:certify|&_summary=count"),
-        headers: vec![],
-        body: None,
+        ..Default::default()
     };
     let resp = client.send(&req).await.expect("search");
     let total: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");

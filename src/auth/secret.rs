@@ -73,13 +73,14 @@ fn forms(value: &str) -> Vec<String> {
     if let Ok(quoted) = serde_json::to_string(value) {
         out.push(quoted[1..quoted.len() - 1].to_string());
     }
-    // XML/HTML text and attributes (quick-junit, minijinja's HTML escaping, our own).
-    let xml = value
+    // XML/HTML text (only `&`, `<`, `>` escaped) and attributes (quotes too): quick-junit,
+    // minijinja's HTML escaping, our own.
+    let text = value
         .replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;");
+        .replace('>', "&gt;");
+    out.push(text.clone());
+    let xml = text.replace('"', "&quot;").replace('\'', "&apos;");
     out.push(xml.replace("&apos;", "&#39;"));
     out.push(xml.replace("&apos;", "&#x27;"));
     out.push(xml);

@@ -65,6 +65,11 @@ fn fhir(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
+/// 507 Insufficient Storage (RFC 4918): the store is at its limit; nothing was written.
+fn store_full(full: super::store::StoreFull) -> Response {
+    error(StatusCode::INSUFFICIENT_STORAGE, "too-costly", full.to_string())
+}
+
 fn error(status: StatusCode, code: &str, diagnostics: impl Into<String>) -> Response {
     fhir(status, &outcome_value("error", code, &[diagnostics.into()]))
 }
@@ -227,7 +232,10 @@ pub async fn create(
         }
     }
     let id = new_id();
-    let v = store.put(&rtype, &id, resource, "POST");
+    let v = match store.put(&rtype, &id, resource, "POST") {
+        Ok(v) => v,
+        Err(full) => return store_full(full),
+    };
     resource_response(&state, StatusCode::CREATED, &rtype, &id, v, ret, true)
 }
 
@@ -339,7 +347,10 @@ pub async fn update(
     } else {
         StatusCode::CREATED
     };
-    let v = store.put(&rtype, &id, resource, "PUT");
+    let v = match store.put(&rtype, &id, resource, "PUT") {
+        Ok(v) => v,
+        Err(full) => return store_full(full),
+    };
     resource_response(&state, status, &rtype, &id, v, ret, true)
 }
 
@@ -592,7 +603,7 @@ pub async fn search_type(
             links
                 .push(json!({"relation": "previous", "url": link(q.offset.saturating_sub(count))}));
         }
-        if q.offset + count < total {
+        if q.offset.saturating_add(count) < total {
             links.push(json!({"relation": "next", "url": link(q.offset + count)}));
         }
         let last = if total == 0 {
@@ -760,6 +771,9 @@ pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
         );
     }
 
+    if let Err(full) = store.room_for(prepared.len()) {
+        return store_full(full);
+    }
     let mut responses: Vec<(usize, Value)> = errors
         .into_iter()
         .map(|(i, p)| (i, json!({"response": {"status": "400 Bad Request", "outcome": outcome_value("error", "processing", &[p])}})))
@@ -768,22 +782,26 @@ pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
         let entry = match (method.as_str(), resource) {
             ("POST", Some(r)) => {
                 let id = new.unwrap_or_else(new_id);
-                let v = store.put(&rtype, &id, r, "POST");
-                write_entry(&state, "201 Created", &rtype, &id, v)
+                match store.put(&rtype, &id, r, "POST") {
+                    Ok(v) => write_entry(&state, "201 Created", &rtype, &id, v),
+                    Err(full) => return store_full(full),
+                }
             }
             ("PUT", Some(r)) => {
                 let id = id.unwrap_or_default();
                 let existed = matches!(store.read(&rtype, &id), Read::Found(_));
                 let mut r = r;
                 r["id"] = Value::String(id.clone());
-                let v = store.put(&rtype, &id, r, "PUT");
-                write_entry(
-                    &state,
-                    if existed { "200 OK" } else { "201 Created" },
-                    &rtype,
-                    &id,
-                    v,
-                )
+                match store.put(&rtype, &id, r, "PUT") {
+                    Ok(v) => write_entry(
+                        &state,
+                        if existed { "200 OK" } else { "201 Created" },
+                        &rtype,
+                        &id,
+                        v,
+                    ),
+                    Err(full) => return store_full(full),
+                }
             }
             ("DELETE", _) => {
                 let id = id.unwrap_or_default();

@@ -15,6 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
 use super::fault::Rule;
+use super::serve::ConnLimits;
 use super::fhir_api::AppState;
 use super::v2_to_fhir;
 use super::Faults;
@@ -45,36 +46,51 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     state: Arc<AppState>,
     faults: Faults,
+    limits: ConnLimits,
     shutdown: watch::Receiver<bool>,
 ) {
     let mut stop = shutdown.clone();
+    // The same bounds as the HTTP side (see `serve.rs`): a cap on connections, a timeout on the
+    // TLS handshake and on a connection that sends no complete message.
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let state = state.clone();
-                    let faults = faults.clone();
-                    let shutdown = shutdown.clone();
-                    let tls = tls.clone();
-                    tokio::spawn(async move {
-                        match tls {
-                            None => connection(stream, state, faults, shutdown).await,
-                            Some(acceptor) => match acceptor.accept(stream).await {
-                                Ok(s) => connection(s, state, faults, shutdown).await,
-                                Err(e) => tracing::info!(%peer, error = %e, "MLLP TLS handshake failed"),
-                            },
-                        }
-                        tracing::debug!(%peer, "MLLP connection closed");
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "MLLP accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p,
             _ = stopped(&mut stop) => return,
-        }
+        };
+        let Ok(permit) = permit else { return };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped(&mut stop) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "MLLP accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let faults = faults.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let idle = limits.mllp_idle_timeout;
+            match tls {
+                None => connection(stream, state, faults, idle, shutdown).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => connection(s, state, faults, idle, shutdown).await,
+                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "MLLP TLS handshake failed"),
+                        Err(_) => tracing::info!(%peer, "MLLP TLS handshake timed out"),
+                    }
+                }
+            }
+            tracing::debug!(%peer, "MLLP connection closed");
+        });
     }
 }
 
@@ -82,12 +98,19 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     state: Arc<AppState>,
     faults: Faults,
+    idle: std::time::Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut framed = Framed::new(stream, MllpCodec::default());
     loop {
         let frame = tokio::select! {
-            f = framed.next() => f,
+            f = tokio::time::timeout(idle, framed.next()) => match f {
+                Ok(f) => f,
+                Err(_) => {
+                    tracing::info!("closing an MLLP connection idle for {idle:?}");
+                    return;
+                }
+            },
             _ = stopped(&mut shutdown) => return,
         };
         let bytes = match frame {
@@ -221,12 +244,12 @@ pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
         return build_ack(&msg, &code("AE"), &control_id, &now, Some(&err));
     }
     // Mapped before the lock is taken: the lock covers only the lookups and writes.
-    let applied = v2_to_fhir::map(&msg).map(|mapped| match mapped {
+    let applied = v2_to_fhir::map(&msg).and_then(|mapped| match mapped {
         Some(m) => {
             let mut store = state.store.write().unwrap_or_else(|p| p.into_inner());
-            v2_to_fhir::write(&mut store, m)
+            v2_to_fhir::write(&mut store, m).map_err(|full| full.to_string())
         }
-        None => Vec::new(),
+        None => Ok(Vec::new()),
     });
     match applied {
         Ok(changes) => {

@@ -8,6 +8,7 @@ pub mod fault;
 pub mod fhir_api;
 pub mod mllp_listener;
 pub mod search;
+pub mod serve;
 pub mod store;
 pub mod v2_to_fhir;
 
@@ -44,6 +45,10 @@ pub struct SandboxConfig {
     pub page_size: usize,
     /// Auth mode: a token endpoint, and 401 for FHIR requests without a live token.
     pub auth: Option<auth::SandboxAuth>,
+    /// Connection caps and timeouts (HTTP and MLLP).
+    pub conn_limits: serve::ConnLimits,
+    /// Resource versions the store holds before it answers 507.
+    pub max_versions: usize,
 }
 
 impl Default for SandboxConfig {
@@ -56,6 +61,8 @@ impl Default for SandboxConfig {
             tls: None,
             page_size: 10,
             auth: None,
+            conn_limits: serve::ConnLimits::default(),
+            max_versions: store::DEFAULT_MAX_VERSIONS,
         }
     }
 }
@@ -85,41 +92,6 @@ impl RunningSandbox {
 impl Drop for RunningSandbox {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
-    }
-}
-
-/// HTTPS: axum's `serve` speaks plain TCP only, so each connection is wrapped in TLS here and
-/// handed to hyper. A failed handshake (a client without the required certificate, a client
-/// that does not trust our CA) is logged and that connection dropped.
-async fn serve_tls(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    app: Router,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((tcp, peer)) = accepted else { continue };
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    let tls = match acceptor.accept(tcp).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::info!(%peer, error = %e, "HTTPS handshake failed");
-                            return;
-                        }
-                    };
-                    let svc = hyper_util::service::TowerToHyperService::new(app);
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc);
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "HTTPS connection ended");
-                    }
-                });
-            }
-            _ = stop.wait_for(|s| *s) => return,
-        }
     }
 }
 
@@ -169,6 +141,7 @@ pub fn router(
 }
 
 pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
+    serve::raise_fd_limit();
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
     let scheme = if config.tls.is_some() {
@@ -178,7 +151,7 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
     };
     let base_url = format!("{scheme}://{addr}/fhir");
     let state = Arc::new(AppState {
-        store: RwLock::new(store::Store::default()),
+        store: RwLock::new(store::Store::with_limit(config.max_versions)),
         base_url: base_url.clone(),
         default_page_size: config.page_size.max(1),
     });
@@ -201,6 +174,7 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
             tls,
             state.clone(),
             config.faults.clone(),
+            config.conn_limits,
             rx.clone(),
         )));
         tracing::info!(addr = ?mllp_addr, "sandbox MLLP listener");
@@ -213,23 +187,21 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         ))
     });
     let app = router(state, config.faults, auth_state.clone());
-    let mut stop = rx;
-    match &config.tls {
+    let acceptor = match &config.tls {
         Some((cert, key, ca)) => {
             let cfg =
                 crate::tls::server_config(cert, key, ca.as_ref()).map_err(std::io::Error::other)?;
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-            tasks.push(tokio::spawn(serve_tls(listener, acceptor, app, stop)));
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
         }
-        None => tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "sandbox server stopped");
-            }
-        })),
-    }
+        None => None,
+    };
+    tasks.push(tokio::spawn(serve::serve_http(
+        listener,
+        acceptor,
+        app,
+        config.conn_limits,
+        rx,
+    )));
     tracing::info!(%base_url, "sandbox EMR listening");
     Ok(RunningSandbox {
         addr,

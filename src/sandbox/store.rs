@@ -22,6 +22,18 @@ pub struct Version {
 /// version).
 pub const VERSIONS_KEPT: usize = 100;
 
+/// Versions the store holds at most, across every resource, before it refuses writes with 507.
+/// A resource version of a typical test Patient or Observation costs 1-3 KB of heap, so this
+/// bounds the sandbox near 2-3 GB however long a feed runs; `--store-max-versions` changes it.
+pub const DEFAULT_MAX_VERSIONS: usize = 1_000_000;
+
+/// A write refused because the store is at its size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the sandbox store holds its limit of {max} resource versions (--store-max-versions); restart it or raise the limit")]
+pub struct StoreFull {
+    pub max: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct History {
     /// Creation order of the resource, so searches page in a stable order.
@@ -34,23 +46,28 @@ impl History {
         self.versions.last()
     }
 
-    /// Appends `v` and returns it: by reference, because the HL7 feed writes thousands of
-    /// versions a second and most callers only read the version id.
-    fn push(&mut self, v: Version) -> &Version {
+    /// Appends `v` and returns it with how many older versions were trimmed: by reference,
+    /// because the HL7 feed writes thousands of versions a second and most callers only read the
+    /// version id.
+    fn push(&mut self, v: Version) -> (&Version, usize) {
         // Trim in batches, so a resource over the limit is not shifted on every write.
+        let mut trimmed = 0;
         if self.versions.len() + 1 >= 2 * VERSIONS_KEPT {
-            self.versions
-                .drain(..self.versions.len() + 1 - VERSIONS_KEPT);
+            trimmed = self.versions.len() + 1 - VERSIONS_KEPT;
+            self.versions.drain(..trimmed);
         }
         self.versions.push(v);
-        &self.versions[self.versions.len() - 1]
+        (&self.versions[self.versions.len() - 1], trimmed)
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
     types: HashMap<String, HashMap<String, History>>,
     next_seq: u64,
+    /// Versions held now, and the most allowed.
+    stored: usize,
+    max_versions: usize,
     /// type → identifier value → ids that carried it in some version. The HL7 feed looks up
     /// patients, visits and orders by identifier on every message; a scan of the whole type made
     /// a long load run slower with every patient it created. Entries are candidates, checked
@@ -65,7 +82,35 @@ pub enum Read<'a> {
     Missing,
 }
 
+impl Default for Store {
+    fn default() -> Self {
+        Store::with_limit(DEFAULT_MAX_VERSIONS)
+    }
+}
+
 impl Store {
+    /// An empty store that holds at most `max_versions` versions.
+    pub fn with_limit(max_versions: usize) -> Self {
+        Store {
+            types: HashMap::new(),
+            next_seq: 0,
+            stored: 0,
+            max_versions,
+            by_identifier: HashMap::new(),
+        }
+    }
+
+    /// Ok when `n` more versions fit (a transaction checks all of its writes first).
+    pub fn room_for(&self, n: usize) -> Result<(), StoreFull> {
+        if self.stored.saturating_add(n) > self.max_versions {
+            Err(StoreFull {
+                max: self.max_versions,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn read(&self, rtype: &str, id: &str) -> Read<'_> {
         match self
             .types
@@ -153,7 +198,8 @@ impl Store {
         id: &str,
         mut resource: Value,
         method: &'static str,
-    ) -> &Version {
+    ) -> Result<&Version, StoreFull> {
+        self.room_for(1)?;
         let now = Utc::now();
         let seq = self.next_seq;
         // Looked up before inserting, so the common write (an update) allocates no keys.
@@ -204,11 +250,15 @@ impl Store {
             resource: Some(resource),
             method,
         };
-        history.push(v)
+        let (v, trimmed) = history.push(v);
+        self.stored = self.stored + 1 - trimmed;
+        Ok(v)
     }
 
     /// Marks `rtype/id` deleted. Returns the delete version, or `None` when nothing was live.
     pub fn delete(&mut self, rtype: &str, id: &str) -> Option<Version> {
+        // A delete is a version too, but refusing one would keep data a client asked to remove:
+        // it may go past the limit.
         let history = self.types.get_mut(rtype)?.get_mut(id)?;
         let current = history.current()?;
         current.resource.as_ref()?;
@@ -218,7 +268,8 @@ impl Store {
             resource: None,
             method: "DELETE",
         };
-        history.push(v.clone());
+        let (_, trimmed) = history.push(v.clone());
+        self.stored = self.stored + 1 - trimmed;
         Some(v)
     }
 }
@@ -245,8 +296,8 @@ mod tests {
     fn identifier_index_follows_updates_and_deletes() {
         let mut s = Store::default();
         let p = |mrn: &str| serde_json::json!({"resourceType": "Patient", "identifier": [{"value": mrn}]});
-        s.put("Patient", "a", p("M1"), "POST");
-        s.put("Patient", "b", p("M1"), "POST");
+        s.put("Patient", "a", p("M1"), "POST").unwrap();
+        s.put("Patient", "b", p("M1"), "POST").unwrap();
         let ids = |s: &Store, v: &str| {
             let mut found: Vec<(u64, String)> = s
                 .with_identifier("Patient", v)
@@ -256,7 +307,7 @@ mod tests {
             found.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
         };
         assert_eq!(ids(&s, "M1"), ["a", "b"]);
-        s.put("Patient", "a", p("M2"), "PUT");
+        s.put("Patient", "a", p("M2"), "PUT").unwrap();
         assert_eq!(ids(&s, "M1"), ["b"], "a no longer carries M1");
         assert_eq!(ids(&s, "M2"), ["a"]);
         s.delete("Patient", "b");
@@ -273,7 +324,7 @@ mod tests {
                 "p",
                 serde_json::json!({"resourceType": "Patient", "n": i}),
                 "PUT",
-            );
+            ).unwrap();
         }
         let h = s.history("Patient", "p").unwrap();
         assert!(h.versions.len() <= 2 * VERSIONS_KEPT);
@@ -290,14 +341,14 @@ mod tests {
     #[test]
     fn versions_and_delete() {
         let mut s = Store::default();
-        let v1 = s.put("Patient", "a", json!({"resourceType": "Patient"}), "POST");
+        let v1 = s.put("Patient", "a", json!({"resourceType": "Patient"}), "POST").unwrap();
         assert_eq!(v1.version_id, 1);
         let v2 = s.put(
             "Patient",
             "a",
             json!({"resourceType": "Patient", "active": true}),
             "PUT",
-        );
+        ).unwrap();
         assert_eq!(v2.version_id, 2);
         assert_eq!(v2.resource.as_ref().unwrap()["meta"]["versionId"], "2");
         assert!(matches!(s.read("Patient", "a"), Read::Found(v) if v.version_id == 2));
@@ -308,5 +359,25 @@ mod tests {
         assert_eq!(s.vread("Patient", "a", 1).unwrap().version_id, 1);
         assert_eq!(s.type_history("Patient").len(), 3);
         assert!(s.live("Patient").is_empty());
+    }
+
+    #[test]
+    fn the_store_refuses_writes_at_its_limit_and_counts_trimmed_versions_out() {
+        let mut s = Store::with_limit(3);
+        for id in ["a", "b", "c"] {
+            s.put("Patient", id, json!({"resourceType": "Patient"}), "POST")
+                .unwrap();
+        }
+        let e = s
+            .put("Patient", "d", json!({"resourceType": "Patient"}), "POST")
+            .unwrap_err();
+        assert!(e.to_string().contains("--store-max-versions"), "{e}");
+        assert!(s.room_for(1).is_err());
+        // Trimming old versions makes room again.
+        let mut t = Store::with_limit(2 * VERSIONS_KEPT);
+        for i in 0..(5 * VERSIONS_KEPT) {
+            t.put("Patient", "p", json!({"resourceType": "Patient", "n": i}), "PUT")
+                .unwrap();
+        }
     }
 }

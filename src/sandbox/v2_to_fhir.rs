@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::store::{Read, Store};
+use super::store::{Read, Store, StoreFull};
 use crate::hl7::message::{decode, Delimiters, Segment};
 use crate::hl7::Message;
 
@@ -44,7 +44,7 @@ enum Follow {
 /// Applies `msg` to the store. Returns a description of what changed, or the reason it could not.
 pub fn apply(store: &mut Store, msg: &Message) -> Result<Vec<String>, String> {
     Ok(match map(msg)? {
-        Some(mapped) => write(store, mapped),
+        Some(mapped) => write(store, mapped).map_err(|full| full.to_string())?,
         None => Vec::new(),
     })
 }
@@ -75,8 +75,9 @@ pub fn map(msg: &Message) -> Result<Option<Mapped>, String> {
 
 /// Writes what `map` worked out: looks the patient, visit and order up by identifier, creates or
 /// updates them, and links the rest to them.
-pub fn write(store: &mut Store, mapped: Mapped) -> Vec<String> {
-    let (pid, mut changes) = write_patient(store, mapped.mrn, mapped.patient, mapped.demographics);
+pub fn write(store: &mut Store, mapped: Mapped) -> Result<Vec<String>, StoreFull> {
+    let (pid, mut changes) =
+        write_patient(store, mapped.mrn, mapped.patient, mapped.demographics)?;
     let subject = json!({"reference": format!("Patient/{pid}")});
     match mapped.then {
         Follow::Nothing => {}
@@ -90,12 +91,12 @@ pub fn write(store: &mut Store, mapped: Mapped) -> Vec<String> {
                 .flatten();
             changes.push(match existing {
                 Some(id) => {
-                    let v = store.put("Encounter", &id, resource, "PUT");
+                    let v = store.put("Encounter", &id, resource, "PUT")?;
                     format!("Encounter/{id} updated to version {}", v.version_id)
                 }
                 None => {
                     let id = uuid::Uuid::new_v4().to_string();
-                    store.put("Encounter", &id, resource, "POST");
+                    store.put("Encounter", &id, resource, "POST")?;
                     format!("Encounter/{id} created")
                 }
             });
@@ -109,7 +110,7 @@ pub fn write(store: &mut Store, mapped: Mapped) -> Vec<String> {
                 .then(|| find_by_identifier(store, "ServiceRequest", &placer))
                 .flatten()
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let v = store.put("ServiceRequest", &id, resource, "PUT");
+            let v = store.put("ServiceRequest", &id, resource, "PUT")?;
             changes.push(format!("ServiceRequest/{id} version {}", v.version_id));
         }
         Follow::Results {
@@ -126,7 +127,7 @@ pub fn write(store: &mut Store, mapped: Mapped) -> Vec<String> {
                     obs["basedOn"] = json!([{"reference": format!("ServiceRequest/{oid}")}]);
                 }
                 let id = uuid::Uuid::new_v4().to_string();
-                store.put("Observation", &id, obs, "POST");
+                store.put("Observation", &id, obs, "POST")?;
                 changes.push(format!("Observation/{id} created"));
             }
             if let (Some(oid), true) = (order, all_final) {
@@ -136,13 +137,13 @@ pub fn write(store: &mut Store, mapped: Mapped) -> Vec<String> {
                 };
                 if let Some(mut sr) = current {
                     sr["status"] = json!("completed");
-                    store.put("ServiceRequest", &oid, sr, "PUT");
+                    store.put("ServiceRequest", &oid, sr, "PUT")?;
                     changes.push(format!("ServiceRequest/{oid} completed"));
                 }
             }
         }
     }
-    changes
+    Ok(changes)
 }
 
 /// One segment's values, read without formatting and parsing a path for each: the listener maps
@@ -300,21 +301,21 @@ fn write_patient(
     mrn: String,
     patient: Value,
     demographics: bool,
-) -> (String, Vec<String>) {
-    match find_by_identifier(store, "Patient", &mrn) {
+) -> Result<(String, Vec<String>), StoreFull> {
+    Ok(match find_by_identifier(store, "Patient", &mrn) {
         Some(id) if !demographics => (id, Vec::new()),
         Some(id) => {
-            let v = store.put("Patient", &id, patient, "PUT");
+            let v = store.put("Patient", &id, patient, "PUT")?;
             let change = format!("Patient/{id} updated to version {}", v.version_id);
             (id, vec![change])
         }
         None => {
             let id = uuid::Uuid::new_v4().to_string();
-            store.put("Patient", &id, patient, "POST");
+            store.put("Patient", &id, patient, "POST")?;
             let change = format!("Patient/{id} created");
             (id, vec![change])
         }
-    }
+    })
 }
 
 fn encounter(msg: &Message, event: &str) -> Follow {
