@@ -659,7 +659,7 @@ def provenance(docs: dict, stats: dict, sizes: dict) -> str:
     out = [PROVENANCE_HEAD.format(hl7apy_sdist=HL7APY_SDIST, hl7apy_version=HL7APY_VERSION, hl7apy_sha=HL7APY_SHA256,
                                   medplum_tgz=MEDPLUM_TGZ, medplum_version=MEDPLUM_VERSION, medplum_sha=MEDPLUM_SHA256)]
     for v, d in docs.items():
-        out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(*count_row(v, d), sizes[v]) + "\n")
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(*count_row(v, d), sizes[v]) + "\n")
     out.append(f"| total | | | | | | | | | {sum(sizes.values())} |\n")
     out.append("\n## Per-version details\n")
     for v, d in docs.items():
