@@ -108,7 +108,9 @@ impl AuthArgs {
             });
         }
         for m in &methods {
-            if let Method::ClientCredentials { token_url, .. } | Method::SmartBackend { token_url, .. } = m {
+            if let Method::ClientCredentials { token_url, .. }
+            | Method::SmartBackend { token_url, .. } = m
+            {
                 let host = token_url.host_str().unwrap_or_default();
                 if token_url.scheme() != "https"
                     && !emr_harness::fhir::origin::is_loopback_host(host).await

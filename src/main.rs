@@ -866,11 +866,18 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
             .iter()
             .map(|a| load::safety::host_of(a).to_string()),
     );
-    hosts.extend(args.auth.oauth_token_url.iter().filter_map(|u| u.host_str().map(str::to_string)));
+    hosts.extend(
+        args.auth
+            .oauth_token_url
+            .iter()
+            .filter_map(|u| u.host_str().map(str::to_string)),
+    );
     hosts.extend(scenarios.iter().flat_map(|(s, _)| s.absolute_hosts()));
     for host in hosts {
         if !allow_remote && !load::safety::is_loopback_host(&host).await {
-            eprintln!("error: `{host}` is not on this machine; load against it needs --allow-remote");
+            eprintln!(
+                "error: `{host}` is not on this machine; load against it needs --allow-remote"
+            );
             return Ok(EXIT_USAGE);
         }
     }
@@ -922,6 +929,15 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
     let progress = (!args.quiet && std::io::stderr().is_terminal())
         .then(|| load_progress(live.clone(), prof.total_duration()));
     let started_system = std::time::SystemTime::now();
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+    let suffix = if args.worker_count > 1 {
+        format!("-worker{}", args.worker_index)
+    } else {
+        String::new()
+    };
+    let hlog = args.out_dir.join(format!("load{suffix}.hlog"));
+    let log = lreport::LiveLog::create(&hlog, started_system).map_err(|e| anyhow::anyhow!(e))?;
     let outcome = Driver {
         profile: prof.clone(),
         scenarios,
@@ -933,6 +949,7 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
         interrupt: stop_rx,
         drain: args.timeout.min(Duration::from_secs(10)),
         live,
+        log: Some(log),
     }
     .run()
     .await;
@@ -967,17 +984,7 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
         let table = emr_harness::auth::secret::scrub(&lreport::render_table(&report));
         let _ = write!(anstream::stdout(), "{table}");
     }
-    std::fs::create_dir_all(&args.out_dir)
-        .with_context(|| format!("creating {}", args.out_dir.display()))?;
-    let suffix = if args.worker_count > 1 {
-        format!("-worker{}", args.worker_index)
-    } else {
-        String::new()
-    };
-    let log = lreport::interval_log(&outcome.metrics, started_system, outcome.elapsed)
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let mut written = vec![args.out_dir.join(format!("load{suffix}.hlog"))];
-    emr_harness::check::snapshot::write_atomically(&written[0], &log)?;
+    let mut written = vec![hlog];
     for f in &args.format {
         let (name, content) = match f {
             Format::Table => continue,

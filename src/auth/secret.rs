@@ -105,7 +105,12 @@ fn forms(value: &str) -> Vec<String> {
 pub fn register(value: &str) {
     let mut raw: Vec<&str> = vec![value.trim()];
     if value.contains("-----BEGIN") {
-        raw.extend(value.lines().filter(|l| !l.starts_with("-----")).map(str::trim));
+        raw.extend(
+            value
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::trim),
+        );
     }
     raw.retain(|v| !v.is_empty());
     if raw.is_empty() {
@@ -185,12 +190,21 @@ pub fn is_credential_param(name: &str, query: &str, path: &str) -> bool {
     }
     if name == "code" {
         let path = path.to_ascii_lowercase();
-        let oauth_path = ["authorize", "callback", "redirect", "oauth", "token", "login"]
-            .iter()
-            .any(|p| path.contains(p));
-        let with_state = query
-            .split('&')
-            .any(|kv| kv.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("state")));
+        let oauth_path = [
+            "authorize",
+            "callback",
+            "redirect",
+            "oauth",
+            "token",
+            "login",
+        ]
+        .iter()
+        .any(|p| path.contains(p));
+        let with_state = query.split('&').any(|kv| {
+            kv.split('=')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("state"))
+        });
         return oauth_path || with_state;
     }
     false
@@ -199,9 +213,7 @@ pub fn is_credential_param(name: &str, query: &str, path: &str) -> bool {
 fn query_regex() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     // A path (optional) and its query string, up to what ends a URL in text, JSON or XML.
-    RE.get_or_init(|| {
-        regex::Regex::new(r#"([^\s"'<>?]*)\?([^\s"'<>#]+)"#).expect("static regex")
-    })
+    RE.get_or_init(|| regex::Regex::new(r#"([^\s"'<>?]*)\?([^\s"'<>#]+)"#).expect("static regex"))
 }
 
 fn scrub_query_credentials(text: &str) -> String {
@@ -214,7 +226,11 @@ fn scrub_query_credentials(text: &str) -> String {
             let params: Vec<String> = query
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
-                    Some((k, v)) if !v.is_empty() && v != REDACTED && is_credential_param(k, query, path) => {
+                    Some((k, v))
+                        if !v.is_empty()
+                            && v != REDACTED
+                            && is_credential_param(k, query, path) =>
+                    {
                         format!("{k}={REDACTED}")
                     }
                     _ => kv.to_string(),
@@ -266,7 +282,10 @@ mod tests {
         let json = serde_json::to_string(&serde_json::json!({ "v": raw })).unwrap();
         assert_eq!(scrub(&json), r#"{"v":"[secret]"}"#);
         assert_eq!(scrub("<a>q\"u\\o&lt;t&amp;e% 7</a>"), "<a>[secret]</a>");
-        assert_eq!(scrub("<a x=\"q&quot;u\\o&lt;t&amp;e% 7\"/>"), "<a x=\"[secret]\"/>");
+        assert_eq!(
+            scrub("<a x=\"q&quot;u\\o&lt;t&amp;e% 7\"/>"),
+            "<a x=\"[secret]\"/>"
+        );
         assert_eq!(scrub("?x=q%22u%5Co%3Ct%26e%25%207"), "?x=[secret]");
         assert_eq!(scrub("?x=q%22u%5Co%3Ct%26e%25+7"), "?x=[secret]");
         let b64 = base64::engine::general_purpose::STANDARD.encode(raw);

@@ -1017,7 +1017,10 @@ mod tests {
         let e = FhirPath::parse(&deep).unwrap_err();
         assert!(e.message.contains("--max-depth"), "{e}");
         let chain = format!("Patient{}", ".name".repeat(20_000));
-        assert!(FhirPath::parse(&chain).unwrap_err().message.contains("deep"));
+        assert!(FhirPath::parse(&chain)
+            .unwrap_err()
+            .message
+            .contains("deep"));
         let minus = format!("{}1", "-".repeat(5000));
         assert!(FhirPath::parse(&minus).is_err());
         assert!(FhirPath::parse("Patient.name.given.first()").is_ok());

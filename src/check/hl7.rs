@@ -210,11 +210,17 @@ mod tests {
     fn run(expect_yaml: &str, ack: &str) -> Vec<(String, bool)> {
         let expect: Expect = serde_norway::from_str(expect_yaml).unwrap();
         let sent = Message::parse(SENT);
-        evaluate(&expect, &sent, ack, crate::limits::DEFAULT_MAX_SEGMENTS, &no_render)
-            .0
-            .into_iter()
-            .map(|c| (c.kind, c.passed))
-            .collect()
+        evaluate(
+            &expect,
+            &sent,
+            ack,
+            crate::limits::DEFAULT_MAX_SEGMENTS,
+            &no_render,
+        )
+        .0
+        .into_iter()
+        .map(|c| (c.kind, c.passed))
+        .collect()
     }
 
     #[test]

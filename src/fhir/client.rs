@@ -277,7 +277,11 @@ impl FhirClient {
     /// answers with a `next` link to another host must not harvest the target's token.
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         if let Some(guard) = &self.remote {
-            if !self.credential_origins.first().is_some_and(|o| o.contains(&req.url)) {
+            if !self
+                .credential_origins
+                .first()
+                .is_some_and(|o| o.contains(&req.url))
+            {
                 guard.check(&req.url).await?;
             }
         }
@@ -337,7 +341,10 @@ impl FhirClient {
             what,
         };
         // Content-Length is the compressed size when the body is compressed: only a fast refusal.
-        if let Some(len) = response.content_length().filter(|l| *l > self.max_body as u64) {
+        if let Some(len) = response
+            .content_length()
+            .filter(|l| *l > self.max_body as u64)
+        {
             return Err(too_large(format!("Content-Length says {len}")));
         }
         // Read chunk by chunk, counting the decompressed bytes (reqwest inflates gzip), so an

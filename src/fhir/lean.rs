@@ -303,7 +303,13 @@ mod tests {
 
     #[test]
     fn only_the_base_host_and_port_are_the_target() {
-        let t = |base: &str| LeanHttp::new(&url::Url::parse(base).unwrap(), Duration::from_secs(1), 1 << 20);
+        let t = |base: &str| {
+            LeanHttp::new(
+                &url::Url::parse(base).unwrap(),
+                Duration::from_secs(1),
+                1 << 20,
+            )
+        };
         let lean = t("http://127.0.0.1:8080/fhir").unwrap();
         let is = |u: &str| lean.is_target(&u.parse().unwrap());
         assert!(is("http://127.0.0.1:8080/fhir/Patient?x=1"));

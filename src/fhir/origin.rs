@@ -58,7 +58,9 @@ impl Origin {
     /// True when `url` is on this origin (scheme and host compared without case).
     pub fn contains(&self, url: &str) -> bool {
         origin_of(url).is_some_and(|(s, h, p)| {
-            p == self.port && s.eq_ignore_ascii_case(&self.scheme) && h.eq_ignore_ascii_case(&self.host)
+            p == self.port
+                && s.eq_ignore_ascii_case(&self.scheme)
+                && h.eq_ignore_ascii_case(&self.host)
         })
     }
 
@@ -156,10 +158,16 @@ mod tests {
     #[test]
     fn origins() {
         assert_eq!(origin_of("http://h:8080/fhir?x"), Some(("http", "h", 8080)));
-        assert_eq!(origin_of("https://H.example/fhir"), Some(("https", "H.example", 443)));
+        assert_eq!(
+            origin_of("https://H.example/fhir"),
+            Some(("https", "H.example", 443))
+        );
         assert_eq!(origin_of("http://[::1]/x"), Some(("http", "::1", 80)));
         assert_eq!(origin_of("http://[::1]:9/x"), Some(("http", "::1", 9)));
-        assert_eq!(origin_of("http://u:p@evil:81/x"), Some(("http", "evil", 81)));
+        assert_eq!(
+            origin_of("http://u:p@evil:81/x"),
+            Some(("http", "evil", 81))
+        );
         assert_eq!(origin_of("/Patient"), None);
         assert_eq!(origin_of("ftp://h/x"), None);
         let o = Origin::of("http://127.0.0.1:4000/fhir").unwrap();
@@ -179,6 +187,9 @@ mod tests {
         assert!(g.check("http://[::1]:9/x").await.is_ok());
         let e = g.check("http://10.1.2.3/fhir").await.unwrap_err();
         assert!(e.to_string().contains("--allow-remote"), "{e}");
-        assert!(RemoteGuard::new(true).check("http://10.1.2.3/").await.is_ok());
+        assert!(RemoteGuard::new(true)
+            .check("http://10.1.2.3/")
+            .await
+            .is_ok());
     }
 }

@@ -67,19 +67,40 @@ pub struct Driver {
     /// How long in-flight iterations may finish after sending stops.
     pub drain: Duration,
     pub live: Arc<Live>,
+    /// The interval log, appended every second while the run goes (see `LiveLog`).
+    pub log: Option<super::report::LiveLog>,
 }
 
 impl Driver {
     /// Runs the profile; only a closed-model setup goose rejects is an error.
-    pub async fn run(self) -> Result<LoadOutcome, goose::GooseError> {
+    pub async fn run(mut self) -> Result<LoadOutcome, goose::GooseError> {
         let started_at = chrono::Utc::now();
         let start = Instant::now();
         let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
         let live = self.live.clone();
+        let mut log = self.log.take();
         let aggregator = tokio::spawn(async move {
             let mut m = Metrics::default();
+            if log.is_some() {
+                m.track_intervals();
+            }
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut logged_to = Duration::ZERO;
             let mut second = 0usize;
-            while let Some(s) = rx.recv().await {
+            loop {
+                let s = tokio::select! {
+                    s = rx.recv() => match s {
+                        Some(s) => s,
+                        None => break,
+                    },
+                    _ = tick.tick(), if log.is_some() => {
+                        let now = start.elapsed();
+                        append_interval(&mut log, &mut m, logged_to, now);
+                        logged_to = now;
+                        continue;
+                    }
+                };
                 m.iterations += 1;
                 // Once per second, publish the second that just ended for the progress display.
                 let now = s.at.as_secs() as usize;
@@ -98,6 +119,7 @@ impl Driver {
                     live.errors.fetch_add(u64::from(failed), Ordering::Relaxed);
                 }
             }
+            append_interval(&mut log, &mut m, logged_to, start.elapsed());
             m
         });
         let (dropped, interrupted) = match self.profile.model {
@@ -213,6 +235,22 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// Writes the samples since `from` as one interval; a log that cannot be written is reported
+/// once and dropped (the run and its other reports go on).
+fn append_interval(
+    log: &mut Option<super::report::LiveLog>,
+    m: &mut Metrics,
+    from: Duration,
+    to: Duration,
+) {
+    let Some(l) = log else { return };
+    let histograms = m.take_interval();
+    if let Err(e) = l.append(&histograms, from, to.saturating_sub(from)) {
+        tracing::warn!(error = %e, "cannot write the interval log; it stops here");
+        *log = None;
     }
 }
 

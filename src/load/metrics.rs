@@ -63,6 +63,9 @@ pub struct Metrics {
     pub seconds: Vec<Second>,
     /// Seconds before this index have been compacted.
     compacted_upto: usize,
+    /// Since the last `take_interval`, by interval-log tag (`_all`, `_fhir`, step names), when
+    /// the run writes an interval log as it goes.
+    interval: Option<BTreeMap<String, Histogram<u64>>>,
 }
 
 impl Default for Metrics {
@@ -79,6 +82,7 @@ impl Default for Metrics {
             dropped_iterations: 0,
             seconds: Vec::new(),
             compacted_upto: 0,
+            interval: None,
         }
     }
 }
@@ -128,7 +132,28 @@ fn transport_of(kind: &str) -> &'static str {
     }
 }
 
+fn transport_tag(transport: &str) -> &'static str {
+    match transport {
+        "fhir" => "_fhir",
+        "hl7" => "_hl7",
+        _ => "_other",
+    }
+}
+
 impl Metrics {
+    /// Keeps the samples since the last `take_interval` apart too, for an interval log.
+    pub fn track_intervals(&mut self) {
+        self.interval = Some(BTreeMap::new());
+    }
+
+    /// The histograms of the samples recorded since the last call, by tag; afterwards empty.
+    pub fn take_interval(&mut self) -> BTreeMap<String, Histogram<u64>> {
+        match &mut self.interval {
+            Some(i) => std::mem::take(i),
+            None => BTreeMap::new(),
+        }
+    }
+
     /// Records one step. `latency` already includes any lag behind the intended start.
     /// Records one step; returns whether it counted as an error.
     pub fn record(&mut self, step: &StepResult, latency: Duration, at: Duration) -> bool {
@@ -151,6 +176,20 @@ impl Metrics {
             .or_insert_with(new_histogram)
             .record(us);
         let _ = self.overall.record(us);
+        if let Some(interval) = &mut self.interval {
+            for tag in [
+                super::report::ALL,
+                transport_tag(transport),
+                step.name.as_str(),
+            ] {
+                if !interval.contains_key(tag) {
+                    interval.insert(tag.to_string(), new_histogram());
+                }
+                if let Some(h) = interval.get_mut(tag) {
+                    let _ = h.record(us);
+                }
+            }
+        }
         let sec = at.as_secs() as usize;
         if self.seconds.len() <= sec {
             self.seconds.resize_with(sec + 1, Second::default);

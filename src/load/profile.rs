@@ -301,9 +301,8 @@ pub fn parse_rate(s: &str) -> Option<f64> {
 
 /// A duration as written in a profile (`30s`, `2m`, `1h30m`), with an error that quotes it.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|_| {
-        format!("duration `{s}` is not a positive duration such as 30s, 2m or 1h30m")
-    })
+    humantime::parse_duration(s.trim())
+        .map_err(|_| format!("duration `{s}` is not a positive duration such as 30s, 2m or 1h30m"))
 }
 
 mod duration {
@@ -375,17 +374,26 @@ mod tests {
 
     #[test]
     fn plans_that_cannot_run_are_refused_at_their_line() {
-        let e = load_str("name: x\nscenarios: [{path: a.yaml}]\nrate: 1\nduration: -5s\n").unwrap_err();
+        let e =
+            load_str("name: x\nscenarios: [{path: a.yaml}]\nrate: 1\nduration: -5s\n").unwrap_err();
         assert!(e.contains("p.yaml:4:1") && e.contains("`-5s`"), "{e}");
         for (src, line, what) in [
             ("model: closed\nusers: 0\nduration: 5s\n", 4, "from 1 to"),
-            ("model: closed\nusers: 1000000000000\nduration: 5s\n", 4, "from 1 to"),
+            (
+                "model: closed\nusers: 1000000000000\nduration: 5s\n",
+                4,
+                "from 1 to",
+            ),
             ("rate: 0\nduration: 5s\n", 3, "send nothing"),
             ("rate: 5\nmax_in_flight: 0\nduration: 5s\n", 4, "at least 1"),
             ("rate: 5\nduration: 0s\n", 4, "no time"),
         ] {
-            let e = load_str(&format!("name: x\nscenarios: [{{path: a.yaml}}]\n{src}")).unwrap_err();
-            assert!(e.contains(&format!("p.yaml:{line}:")) && e.contains(what), "{src}: {e}");
+            let e =
+                load_str(&format!("name: x\nscenarios: [{{path: a.yaml}}]\n{src}")).unwrap_err();
+            assert!(
+                e.contains(&format!("p.yaml:{line}:")) && e.contains(what),
+                "{src}: {e}"
+            );
         }
     }
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::serialization::interval_log::{
-    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry,
 };
-use hdrhistogram::serialization::{Deserializer, V2Serializer};
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tabled::settings::Style;
@@ -358,37 +358,75 @@ pub fn to_junit(r: &LoadReport) -> std::io::Result<String> {
     junit.to_string().map_err(std::io::Error::other)
 }
 
-/// The run's histograms in the standard HdrHistogram interval-log format (V2, base64), one
-/// tagged interval per step (`_all` for every step together), covering the whole run. Adding
-/// these across workers gives the exact histogram of all their samples.
-pub fn interval_log(
-    m: &Metrics,
-    start: std::time::SystemTime,
-    elapsed: Duration,
-) -> Result<String, String> {
-    let mut out = Vec::new();
-    let mut ser = V2Serializer::new();
-    {
-        let mut w = IntervalLogWriterBuilder::new()
+/// The interval log written while the run goes: a header at the start, then every second one
+/// line per tag with the histogram of that second's samples, each line written whole and at
+/// once. A run killed with SIGKILL (an OOM kill, a Kubernetes deadline) therefore leaves a log
+/// that `report merge` reads, up to its last second; adding the intervals by tag gives exactly
+/// the whole run's histograms, as the single end-of-run log did.
+pub struct LiveLog {
+    out: std::io::LineWriter<std::fs::File>,
+    ser: V2Serializer,
+    line: String,
+    buf: Vec<u8>,
+}
+
+impl LiveLog {
+    pub fn create(path: &std::path::Path, start: std::time::SystemTime) -> Result<Self, String> {
+        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Big enough for any histogram line, so each line leaves in one write.
+        let mut out = std::io::LineWriter::with_capacity(1 << 20, file);
+        let mut ser = V2Serializer::new();
+        IntervalLogWriterBuilder::new()
             .add_comment(
-                "emr-harness load run; tag _all is every step together, _fhir and _hl7 each transport; values in microseconds",
+                "emr-harness load run; tag _all is every step together, _fhir and _hl7 each transport; values in microseconds; one interval per second",
             )
             .with_start_time(start)
             .with_base_time(start)
             .with_max_value_divisor(1000.0)
             .begin_log_with(&mut out, &mut ser)
             .map_err(|e| e.to_string())?;
-        let transports = m.transports.iter().map(|(k, v)| (format!("_{k}"), v));
-        for (tag, h) in std::iter::once((ALL.to_string(), &m.overall))
-            .chain(transports)
-            .chain(m.steps.iter().map(|(k, v)| (k.clone(), v)))
-        {
-            let tag = sanitize(&tag);
-            w.write_histogram(h, Duration::ZERO, elapsed, Tag::new(&tag))
-                .map_err(|e| format!("{e:?}"))?;
-        }
+        std::io::Write::flush(&mut out).map_err(|e| e.to_string())?;
+        Ok(LiveLog {
+            out,
+            ser,
+            line: String::new(),
+            buf: Vec::new(),
+        })
     }
-    String::from_utf8(out).map_err(|e| e.to_string())
+
+    /// Appends the histograms of the interval `[from, from + length)` (times from the start).
+    pub fn append(
+        &mut self,
+        histograms: &BTreeMap<String, Histogram<u64>>,
+        from: Duration,
+        length: Duration,
+    ) -> Result<(), String> {
+        use base64::Engine as _;
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+        for (tag, h) in histograms.iter().filter(|(_, h)| h.len() > 0) {
+            self.buf.clear();
+            self.ser
+                .serialize(h, &mut self.buf)
+                .map_err(|e| format!("{e:?}"))?;
+            // The format of HdrHistogram's interval log (as its Java and Rust writers produce).
+            self.line.clear();
+            let _ = write!(
+                self.line,
+                "Tag={},{:.3},{:.3},{:.3},",
+                sanitize(tag),
+                from.as_secs_f64(),
+                length.as_secs_f64(),
+                h.max() as f64 / 1000.0
+            );
+            base64::engine::general_purpose::STANDARD.encode_string(&self.buf, &mut self.line);
+            self.line.push('\n');
+            self.out
+                .write_all(self.line.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        self.out.flush().map_err(|e| e.to_string())
+    }
 }
 
 /// Tags cannot hold commas, spaces or `=` in the log format.
@@ -409,6 +447,11 @@ pub fn merge_logs(texts: &[String]) -> Result<BTreeMap<String, Histogram<u64>>, 
     let mut merged: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     let mut de = Deserializer::new();
     for (i, text) in texts.iter().enumerate() {
+        // A log cut off by a kill mid-write ends in a partial line: everything before it counts.
+        let text = match text.rfind('\n') {
+            Some(end) if end + 1 < text.len() => &text[..=end],
+            _ => text.as_str(),
+        };
         for entry in IntervalLogIterator::new(text.as_bytes()) {
             let entry = entry.map_err(|e| format!("log {}: {e:?}", i + 1))?;
             if let LogEntry::Interval(h) = entry {

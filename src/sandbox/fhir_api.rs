@@ -67,7 +67,11 @@ fn fhir(status: StatusCode, body: &Value) -> Response {
 
 /// 507 Insufficient Storage (RFC 4918): the store is at its limit; nothing was written.
 fn store_full(full: super::store::StoreFull) -> Response {
-    error(StatusCode::INSUFFICIENT_STORAGE, "too-costly", full.to_string())
+    error(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "too-costly",
+        full.to_string(),
+    )
 }
 
 fn error(status: StatusCode, code: &str, diagnostics: impl Into<String>) -> Response {

@@ -15,8 +15,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
 use super::fault::Rule;
-use super::serve::ConnLimits;
 use super::fhir_api::AppState;
+use super::serve::ConnLimits;
 use super::v2_to_fhir;
 use super::Faults;
 use crate::hl7::ack::{build_ack, build_reject, AckError};
@@ -82,9 +82,12 @@ pub async fn serve(
             match tls {
                 None => connection(stream, state, faults, idle, shutdown).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
                         Ok(Ok(s)) => connection(s, state, faults, idle, shutdown).await,
-                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "MLLP TLS handshake failed"),
+                        Ok(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "MLLP TLS handshake failed")
+                        }
                         Err(_) => tracing::info!(%peer, "MLLP TLS handshake timed out"),
                     }
                 }

@@ -324,7 +324,8 @@ mod tests {
                 "p",
                 serde_json::json!({"resourceType": "Patient", "n": i}),
                 "PUT",
-            ).unwrap();
+            )
+            .unwrap();
         }
         let h = s.history("Patient", "p").unwrap();
         assert!(h.versions.len() <= 2 * VERSIONS_KEPT);
@@ -341,14 +342,18 @@ mod tests {
     #[test]
     fn versions_and_delete() {
         let mut s = Store::default();
-        let v1 = s.put("Patient", "a", json!({"resourceType": "Patient"}), "POST").unwrap();
+        let v1 = s
+            .put("Patient", "a", json!({"resourceType": "Patient"}), "POST")
+            .unwrap();
         assert_eq!(v1.version_id, 1);
-        let v2 = s.put(
-            "Patient",
-            "a",
-            json!({"resourceType": "Patient", "active": true}),
-            "PUT",
-        ).unwrap();
+        let v2 = s
+            .put(
+                "Patient",
+                "a",
+                json!({"resourceType": "Patient", "active": true}),
+                "PUT",
+            )
+            .unwrap();
         assert_eq!(v2.version_id, 2);
         assert_eq!(v2.resource.as_ref().unwrap()["meta"]["versionId"], "2");
         assert!(matches!(s.read("Patient", "a"), Read::Found(v) if v.version_id == 2));
@@ -376,8 +381,13 @@ mod tests {
         // Trimming old versions makes room again.
         let mut t = Store::with_limit(2 * VERSIONS_KEPT);
         for i in 0..(5 * VERSIONS_KEPT) {
-            t.put("Patient", "p", json!({"resourceType": "Patient", "n": i}), "PUT")
-                .unwrap();
+            t.put(
+                "Patient",
+                "p",
+                json!({"resourceType": "Patient", "n": i}),
+                "PUT",
+            )
+            .unwrap();
         }
     }
 }

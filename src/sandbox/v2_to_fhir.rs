@@ -76,8 +76,7 @@ pub fn map(msg: &Message) -> Result<Option<Mapped>, String> {
 /// Writes what `map` worked out: looks the patient, visit and order up by identifier, creates or
 /// updates them, and links the rest to them.
 pub fn write(store: &mut Store, mapped: Mapped) -> Result<Vec<String>, StoreFull> {
-    let (pid, mut changes) =
-        write_patient(store, mapped.mrn, mapped.patient, mapped.demographics)?;
+    let (pid, mut changes) = write_patient(store, mapped.mrn, mapped.patient, mapped.demographics)?;
     let subject = json!({"reference": format!("Patient/{pid}")});
     match mapped.then {
         Follow::Nothing => {}
