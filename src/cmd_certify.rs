@@ -141,6 +141,16 @@ fn finish(report: &CertReport, suite: &str, out: &OutArgs) -> anyhow::Result<u8>
     if !out.quiet {
         let table = emr_harness::auth::secret::scrub(&creport::table(report));
         let _ = write!(anstream::stdout(), "{table}");
+    } else {
+        let mut err = anstream::stderr();
+        for c in report
+            .checks
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
+        {
+            let line = format!("{:?} {}: {}", c.verdict, c.id, c.reason);
+            let _ = writeln!(err, "{}", emr_harness::auth::secret::scrub(&line));
+        }
     }
     let mut written = Vec::new();
     if out.format.iter().any(|f| *f != Format::Table) {

@@ -600,6 +600,9 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         let mut out = anstream::stdout();
         let table = emr_harness::auth::secret::scrub(&report::table::render(&report, true));
         let _ = write!(out, "{table}");
+    } else if !report.all_passed() {
+        let failures = emr_harness::auth::secret::scrub(&report::table::render_failures(&report));
+        let _ = write!(anstream::stderr(), "{failures}");
     }
     let written = report::write_files(&report, &args.format, &args.out_dir)
         .with_context(|| format!("writing reports into {}", args.out_dir.display()))?;
@@ -983,6 +986,11 @@ async fn load_cmd(args: LoadArgs) -> anyhow::Result<u8> {
     if !args.quiet {
         let table = emr_harness::auth::secret::scrub(&lreport::render_table(&report));
         let _ = write!(anstream::stdout(), "{table}");
+    } else {
+        let mut err = anstream::stderr();
+        for slo in report.slos.iter().filter(|s| !s.passed) {
+            let _ = writeln!(err, "SLO failed: {} (actual {})", slo.name, slo.actual);
+        }
     }
     let mut written = vec![hlog];
     for f in &args.format {

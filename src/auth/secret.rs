@@ -226,9 +226,12 @@ fn scrub_query_credentials(text: &str) -> String {
             let params: Vec<String> = query
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
+                    // `{{ env.X }}`: a scenario asking for the value, not the value.
                     Some((k, v))
                         if !v.is_empty()
                             && v != REDACTED
+                            && !v.starts_with("{{")
+                            && !v.starts_with("%7B%7B")
                             && is_credential_param(k, query, path) =>
                     {
                         format!("{k}={REDACTED}")

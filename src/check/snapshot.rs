@@ -227,12 +227,18 @@ pub fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("snap");
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(content.as_bytes())?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    // A failed write (a full disk) must not leave its temp file behind: a run writing hundreds
+    // of goldens would otherwise leave hundreds.
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
+    written
 }
 
 #[cfg(test)]

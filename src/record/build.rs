@@ -79,13 +79,15 @@ pub fn build(
     scrubber: Option<&mut Scrubber>,
 ) -> Built {
     let mut ex = exchanges.to_vec();
-    let scrubbed = match scrubber {
+    let withheld = withhold_query_credentials(&mut ex);
+    let mut scrubbed = match scrubber {
         Some(s) => {
             scrub_all(&mut ex, s);
             s.summary()
         }
         None => Vec::new(),
     };
+    scrubbed.extend(withheld);
     let base = base.map(|b| b.trim_end_matches('/').to_string());
     let mut steps: Vec<Map<String, Value>> = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -205,6 +207,52 @@ pub fn build(
         snapshots,
         scrubbed,
     }
+}
+
+/// Credentials sent in query strings (`access_token`, `api_key`, an OAuth `code`, ...) never
+/// reach a scenario file: each value is registered as a secret (so no report, golden or log
+/// shows it, in any form) and the request asks for it from the environment instead, as header
+/// credentials are left to `--bearer-token-env` and friends. Returns what was replaced.
+fn withhold_query_credentials(ex: &mut [Exchange]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for e in ex.iter_mut() {
+        let Exchange::Http(h) = e else { continue };
+        let Some((path, query)) = h.url.split_once('?') else {
+            continue;
+        };
+        let mut changed = false;
+        let params: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v))
+                    if !v.is_empty()
+                        && !v.starts_with("{{")
+                        && crate::auth::secret::is_credential_param(k, query, path) =>
+                {
+                    let value = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                    crate::auth::secret::register(&value);
+                    crate::auth::secret::register(v);
+                    let var: String = k
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                        .collect();
+                    let note = format!(
+                        "query parameter `{k}`: a credential, written as {{{{ env.{var} }}}} (set {var} to replay)"
+                    );
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                    changed = true;
+                    format!("{k}={{{{ env.{var} }}}}")
+                }
+                _ => kv.to_string(),
+            })
+            .collect();
+        if changed {
+            h.url = format!("{path}?{}", params.join("&"));
+        }
+    }
+    notes
 }
 
 /// Scrubs structured fields everywhere first (so every original is known), then free text

@@ -117,6 +117,26 @@ pub fn render(report: &RunReport, color: bool) -> String {
     out
 }
 
+/// Only what went wrong, and the one-line summary: what `--quiet` prints (to stderr), so a quiet
+/// run that fails still says why.
+pub fn render_failures(report: &RunReport) -> String {
+    let mut out = failures(report, false);
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "{} failed, {} error(s) of {} step(s){}",
+        s.failed,
+        s.errored,
+        s.steps,
+        if report.partial {
+            " (PARTIAL: interrupted)"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
 fn failures(report: &RunReport, color: bool) -> String {
     let mut out = String::new();
     for sc in &report.scenarios {
