@@ -145,15 +145,24 @@ pub fn parse_scenario(
         .into_error()]);
     }
     if let Some((line, column)) = super::guard::flow_too_deep(source, opts.limits.max_depth) {
-        return Err(vec![Located::new(
+        let mut e = Located::new(
             path,
             format!(
                 "`[`/`{{` nested more than {} deep (--max-depth)",
                 opts.limits.max_depth
             ),
         )
-        .at(source, line, column)
-        .into_error()]);
+        .at(source, line, column);
+        // The key written on that line, e.g. `body: [[[[...`.
+        let key = source.lines().nth(line - 1).and_then(|l| {
+            let (k, _) = l.split_once(':')?;
+            let k = k.trim().trim_start_matches("- ").trim();
+            (!k.is_empty() && !k.contains(['[', '{'])).then(|| k.to_string())
+        });
+        if let Some(k) = key {
+            e = e.field(k);
+        }
+        return Err(vec![e.into_error()]);
     }
     let file: ScenarioFile = serde_norway::from_str(source).map_err(|e| {
         let (line, column) = e
@@ -251,7 +260,10 @@ impl Validator<'_> {
     /// scenario's folder unless `--allow-outside-files` (a shared scenario must not be able to
     /// send `../../../../etc/passwd` or `/proc/self/environ` to a target).
     fn read_step_file(&mut self, name: &str) -> Result<String, String> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
         let full = dir.join(name);
         if !self.opts.allow_outside_files {
             let root = dir

@@ -95,7 +95,13 @@ impl Templates {
             .env
             .template_from_str(source)
             .map_err(|e| TemplateError(describe(&e)))?;
-        Ok(tmpl.undeclared_variables(true))
+        let mut names = tmpl.undeclared_variables(true);
+        // The engine's own functions (`range`, `dict`, `namespace`) are not the scenario's.
+        names.retain(|n| {
+            let top = n.split('.').next().unwrap_or(n);
+            !self.env.globals().any(|(g, _)| g == top)
+        });
+        Ok(names)
     }
 }
 

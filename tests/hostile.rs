@@ -1,0 +1,468 @@
+//! Hostile targets and hostile files. Real servers on 127.0.0.1 (written here, each a few lines
+//! of std::net) misbehave as an attacker's would: an endless body, a gzip bomb, a `next` link to
+//! another port that harvests credentials, a 100k-segment ACK. Each test asserts the bound that
+//! held, the message that names it, and that the run still wrote its report. Then: scenario
+//! files built to hurt the loader, a slowloris flood against the sandbox, and a load run killed
+//! with SIGKILL whose interval log `report merge` still reads.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{harness, read_json, workspace};
+use serde_json::Value;
+
+/// A one-thread HTTP/1.1 server: `answer(request head) -> bytes to write`, then the connection
+/// closes. Returns its address and every request head it read.
+fn http_server(
+    answer: impl Fn(&str, &mut TcpStream) + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let answer = Arc::new(answer);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let (log, answer) = (log.clone(), answer.clone());
+            std::thread::spawn(move || {
+                let mut head = String::new();
+                let mut reader = BufReader::new(s.try_clone().expect("clone"));
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                log.lock().expect("lock").push(head.clone());
+                answer(&head, &mut s);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn scenario(steps: &str) -> String {
+    format!("name: hostile\nsteps:\n{steps}")
+}
+
+fn report(dir: &std::path::Path) -> Value {
+    read_json(&dir.join("out/emr-harness-report.json"))
+}
+
+fn step_error(report: &Value, step: usize) -> (String, String) {
+    let e = &report["scenarios"][0]["steps"][step]["error"];
+    (
+        e["kind"].as_str().unwrap_or_default().to_string(),
+        e["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn an_endless_body_stops_at_the_limit_and_the_report_is_written() {
+    let (addr, _) = http_server(|_, s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\n\r\n");
+        let chunk = vec![b' '; 64 * 1024];
+        // Forever, or until the client hangs up.
+        while s.write_all(&chunk).is_ok() {}
+    });
+    let dir = workspace(&[(
+        "s.yaml",
+        &scenario("  - name: read\n    fhir: { path: /Patient/1 }\n    expect: { status: 200 }\n"),
+    )]);
+    let started = Instant::now();
+    let out = harness(
+        dir.path(),
+        &[
+            "run",
+            "s.yaml",
+            "--target",
+            &format!("http://{addr}/fhir"),
+            "--max-body-size",
+            "2MB",
+            "--format",
+            "json",
+            "--out-dir",
+            "out",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let (kind, message) = step_error(&report(dir.path()), 0);
+    assert_eq!(kind, "limit");
+    assert!(
+        message.contains("larger than 2097152 bytes (--max-body-size)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_gzip_bomb_is_counted_decompressed() {
+    use flate2::write::GzEncoder;
+    // 256 MB of spaces compress to about 250 KB.
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mb = vec![b' '; 1 << 20];
+    for _ in 0..256 {
+        enc.write_all(&mb).expect("gzip");
+    }
+    let bomb = Arc::new(enc.finish().expect("gzip"));
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let body = bomb.clone();
+    let (addr, _) = http_server(move |_, s| {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = s.write_all(head.as_bytes());
+        let _ = s.write_all(&body);
+    });
+    let dir = workspace(&[(
+        "s.yaml",
+        &scenario("  - name: read\n    fhir: { path: /Patient/1 }\n"),
+    )]);
+    let out = harness(
+        dir.path(),
+        &[
+            "run",
+            "s.yaml",
+            "--target",
+            &format!("http://{addr}/fhir"),
+            "--max-body-size",
+            "8MB",
+            "--format",
+            "json",
+            "--out-dir",
+            "out",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    let (kind, message) = step_error(&report(dir.path()), 0);
+    assert_eq!(kind, "limit", "{message}");
+    assert!(message.contains("(--max-body-size)"), "{message}");
+}
+
+/// The target answers a search with a `next` link to another port; the server there records
+/// what it is sent. Credentials stay with the target's origin; the report says they were held.
+#[test]
+fn a_next_link_to_another_origin_gets_no_credentials() {
+    let (harvester, harvested) = http_server(|_, s| {
+        let body = r#"{"resourceType":"Bundle","type":"searchset","entry":[]}"#;
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let next = format!("http://{harvester}/fhir/Patient?page=2");
+    let (target, target_seen) = http_server(move |_, s| {
+        let body = format!(
+            r#"{{"resourceType":"Bundle","type":"searchset","link":[{{"relation":"next","url":"{next}"}}],"entry":[]}}"#
+        );
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let dir = workspace(&[(
+        "s.yaml",
+        &scenario(
+            "  - name: search\n    fhir: { path: /Patient }\n    capture:\n      next: \"$.link[?(@.relation == 'next')].url\"\n  - name: follow next\n    fhir: { path: \"{{ next }}\" }\n",
+        ),
+    )]);
+    let token = "tok-Harvest-me-7f3a9c";
+    let out = harness(
+        dir.path(),
+        &[
+            "run",
+            "s.yaml",
+            "--target",
+            &format!("http://{target}/fhir"),
+            "--bearer-token-env",
+            "TOKEN",
+            "--secret-header",
+            "X-Api-Key=KEY",
+            "--format",
+            "json",
+            "--out-dir",
+            "out",
+        ],
+        &[("TOKEN", token), ("KEY", "key-Harvest-me-2b8e")],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let to_target = target_seen.lock().expect("lock").join("\n").to_lowercase();
+    assert!(
+        to_target.contains(&format!("authorization: bearer {}", token.to_lowercase())),
+        "the target itself gets the token: {to_target}"
+    );
+    let to_other = harvested.lock().expect("lock").join("\n");
+    assert!(!to_other.is_empty(), "the next link was followed");
+    let lower = to_other.to_lowercase();
+    assert!(
+        !lower.contains("authorization") && !lower.contains("x-api-key"),
+        "credentials reached another origin: {to_other}"
+    );
+    let notes = &report(dir.path())["scenarios"][0]["steps"][1]["notes"];
+    assert!(
+        notes.to_string().contains("credentials withheld"),
+        "{notes}"
+    );
+}
+
+/// An MLLP peer whose ACK has 100,000 segments: the step ends with a limit error, fast, before
+/// any check walks the segments.
+#[test]
+fn a_100k_segment_ack_is_refused_quickly() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(2).any(|w| w == [0x1c, 0x0d]) {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let mut ack = String::from(
+                    "\x0bMSH|^~\\&|P|F|H|F|20260101||ACK^A01^ACK|A1|P|2.5.1\rMSA|AA|C1\r",
+                );
+                for i in 0..100_000 {
+                    ack.push_str(&format!("ERR|||{i}\r"));
+                }
+                ack.push_str("\x1c\r");
+                let _ = s.write_all(ack.as_bytes());
+            });
+        }
+    });
+    let dir = workspace(&[(
+        "s.yaml",
+        &scenario("  - name: admit\n    hl7:\n      message: |\n        MSH|^~\\&|A|B|C|D|20260101||ADT^A01^ADT_A01|C1|P|2.5.1\n        EVN|A01|20260101\n        PID|1||M1^^^H^MR||Doe^Jane\n        PV1|1|I\n"),
+    )]);
+    let started = Instant::now();
+    let out = harness(
+        dir.path(),
+        &[
+            "run",
+            "s.yaml",
+            "--mllp",
+            &addr,
+            "--timeout",
+            "5s",
+            "--format",
+            "json",
+            "--out-dir",
+            "out",
+        ],
+        &[],
+    );
+    let took = started.elapsed();
+    assert_eq!(out.code, 1, "{}", out.all());
+    let (kind, message) = step_error(&report(dir.path()), 0);
+    assert_eq!(kind, "limit", "{message}");
+    assert!(
+        message.contains("more than 20000 segments (--max-segments)"),
+        "{message}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+/// Files written to hurt the loader: each is an exit-2 error naming the file and the field, and
+/// none aborts or hangs.
+#[test]
+fn hostile_scenario_files_are_errors_that_name_file_and_field() {
+    let deep_flow = format!(
+        "name: deep\nsteps:\n  - name: x\n    fhir: {{ method: POST, path: /Patient }}\n    body: {}{}\n",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let deep_fhirpath = scenario(&format!(
+        "  - name: x\n    fhir: {{ path: /metadata }}\n    expect:\n      fhirpath: \"{}true{}\"\n",
+        "(".repeat(3000),
+        ")".repeat(3000)
+    ));
+    let loops = scenario(
+        "  - name: x\n    fhir:\n      path: /metadata\n      headers:\n        X-Long: \"{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}\"\n",
+    );
+    let outside = scenario(
+        "  - name: x\n    fhir: { method: POST, path: /Patient, body_file: ../../../../../../etc/passwd }\n",
+    );
+    let device =
+        scenario("  - name: x\n    fhir: { method: POST, path: /Patient, body_file: /dev/zero }\n");
+    let huge = format!("name: huge\n# {}\nsteps: []\n", "x".repeat(5 << 20));
+    let dir = workspace(&[
+        ("deep-flow.yaml", &deep_flow),
+        ("deep-fhirpath.yaml", &deep_fhirpath),
+        ("loops.yaml", &loops),
+        ("outside.yaml", &outside),
+        ("device.yaml", &device),
+        ("huge.yaml", &huge),
+    ]);
+    for (file, field, says, flag) in [
+        ("deep-flow.yaml", "deep-flow.yaml:5:", "field `body`", None),
+        ("deep-fhirpath.yaml", "expect.fhirpath", "--max-depth", None),
+        (
+            "outside.yaml",
+            "fhir.body_file",
+            "--allow-outside-files",
+            None,
+        ),
+        (
+            "device.yaml",
+            "fhir.body_file",
+            "--allow-outside-files",
+            None,
+        ),
+        // Even when outside files are allowed, a device never is.
+        (
+            "device.yaml",
+            "fhir.body_file",
+            "not a regular file",
+            Some("--allow-outside-files"),
+        ),
+        ("huge.yaml", "huge.yaml", "--max-scenario-size", None),
+    ] {
+        let started = Instant::now();
+        let mut args = vec!["lint", file];
+        args.extend(flag);
+        let out = harness(dir.path(), &args, &[]);
+        assert_eq!(out.code, 2, "{file}: {}", out.all());
+        assert!(out.stderr.contains(file), "{file}: {}", out.stderr);
+        assert!(out.stderr.contains(field), "{file}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{file}: {}", out.stderr);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{file} took too long"
+        );
+    }
+    // The endless template loads (its variables are fine) and fails when rendered: a scenario
+    // error of that step, with the fuel limit named, and the run goes on to write its report.
+    let started = Instant::now();
+    let out = harness(
+        dir.path(),
+        &["run", "loops.yaml", "--format", "json", "--out-dir", "out"],
+        &[],
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
+    let (kind, message) = step_error(&report(dir.path()), 0);
+    assert_eq!(kind, "scenario");
+    assert!(message.contains("--template-fuel"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// Two thousand idle and slowloris sockets against the sandbox: its FHIR API still answers, and
+/// the header timeout closes the idle ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_keeps_answering_under_a_slowloris_flood() {
+    use emr_harness::sandbox::{self, serve::ConnLimits, SandboxConfig};
+    let sb = sandbox::start(SandboxConfig {
+        conn_limits: ConnLimits {
+            header_timeout: Duration::from_secs(2),
+            ..ConnLimits::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("sandbox");
+    let addr = sb.addr;
+    let mut sockets = Vec::new();
+    for i in 0..2000 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        if i % 2 == 0 {
+            // Slowloris: a request head that never ends.
+            use tokio::io::AsyncWriteExt;
+            let _ = s
+                .write_all(b"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await;
+        }
+        sockets.push(s);
+    }
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let r = client
+        .get(format!("{}/metadata", sb.base_url))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the FHIR API answers with 2,000 idle sockets open");
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // After the header timeout the server has closed them: a read sees the end.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut closed = 0;
+    for s in sockets.iter_mut().take(100) {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            Ok(Ok(_)) => closed += 1, // a 408 before the close counts too
+            Err(_) => {}
+        }
+    }
+    assert_eq!(closed, 100, "idle connections outlived the header timeout");
+    sb.stop().await;
+}
+
+/// `load` killed with SIGKILL mid-run leaves an interval log that `report merge` reads.
+#[test]
+fn a_load_run_killed_mid_run_leaves_a_usable_hlog() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::copy_dir(
+        &common::repo().join("scenarios"),
+        &dir.path().join("scenarios"),
+    );
+    common::copy_dir(
+        &common::repo().join("profiles"),
+        &dir.path().join("profiles"),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_emr-harness"))
+        .args([
+            "load",
+            "profiles/smoke.yaml",
+            "--duration",
+            "20s",
+            "--out-dir",
+            "out",
+            "-q",
+        ])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .spawn()
+        .expect("spawn load");
+    std::thread::sleep(Duration::from_secs(4));
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let _ = child.wait();
+    let log = dir.path().join("out/load.hlog");
+    assert!(log.exists(), "no interval log after SIGKILL");
+    let out = harness(
+        dir.path(),
+        &[
+            "report",
+            "merge",
+            "out/load.hlog",
+            "--format",
+            "json",
+            "--out-dir",
+            "out",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let merged: Value = read_json(&dir.path().join("out/merged-report.json"));
+    let count = merged["overall"]["count"].as_u64().unwrap_or(0);
+    assert!(count >= 20, "only {count} samples survived: {merged}");
+}
