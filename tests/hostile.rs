@@ -466,3 +466,223 @@ fn a_load_run_killed_mid_run_leaves_a_usable_hlog() {
     let count = merged["overall"]["count"].as_u64().unwrap_or(0);
     assert!(count >= 20, "only {count} samples survived: {merged}");
 }
+
+/// The forms a secret takes in the formats the tool writes.
+fn written_forms(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).expect("json");
+    let xml = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let url: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let pct = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    vec![
+        secret.to_string(),
+        json[1..json.len() - 1].to_string(),
+        xml.clone(),
+        xml.replace('"', "&quot;"),
+        url,
+        pct,
+    ]
+}
+
+fn all_files(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            all_files(&p, out);
+        } else {
+            let text = String::from_utf8_lossy(&std::fs::read(&p).expect("read")).into_owned();
+            out.push((p.display().to_string(), text));
+        }
+    }
+}
+
+/// Secrets with `"`, `\`, `<`, `&`, `%` and one of three characters, read from the environment,
+/// sent in a body, a header and a URL, echoed back by the server, named in failing checks and
+/// snapshots: no form of any of them is in stdout, stderr, the JSON report, JUnit or a golden.
+#[test]
+fn secrets_in_every_escaped_form_stay_out_of_every_output() {
+    let secrets = [
+        ("S_QUOTE", "pw\"q\\uo7-1f"),
+        ("S_XML", "a<b&c>9d-77"),
+        ("S_PCT", "50%off x&y"),
+        ("S_SHORT", "Zq9"),
+    ];
+    let dir = workspace(&[(
+        "s.yaml",
+        &scenario(
+            r#"  - name: create
+    fhir:
+      method: POST
+      path: /Patient
+      headers: { Prefer: return=representation, X-Note: "{{ env.S_XML }}" }
+      body:
+        resourceType: Patient
+        name: [{ family: "{{ env.S_QUOTE }}", given: ["{{ env.S_XML }}", "{{ env.S_PCT }}", "{{ env.S_SHORT }}"] }]
+    expect:
+      status: 201
+      jsonpath: { "$.name[0].family": "{{ env.S_QUOTE }}-not" }
+      fhirpath: "Patient.name.given.first() = '{{ env.S_SHORT }}x'"
+      snapshot: created
+  - name: search
+    fhir: { path: "/Patient?name={{ env.S_PCT | urlencode }}&_x={{ env.S_SHORT }}" }
+    expect:
+      status: 404
+      snapshot: found
+"#,
+        ),
+    )]);
+    let env: Vec<(&str, &str)> = secrets.to_vec();
+    let out = harness(
+        dir.path(),
+        &[
+            "run",
+            "s.yaml",
+            "-vv",
+            "--update",
+            "--golden",
+            "g",
+            "--format",
+            "json,junit",
+            "--out-dir",
+            "out",
+        ],
+        &env,
+    );
+    assert_eq!(
+        out.code,
+        1,
+        "the checks were written to fail: {}",
+        out.all()
+    );
+    let mut texts = vec![
+        ("stdout".to_string(), out.stdout.clone()),
+        ("stderr".to_string(), out.stderr.clone()),
+    ];
+    all_files(&dir.path().join("out"), &mut texts);
+    all_files(&dir.path().join("g"), &mut texts);
+    assert!(
+        texts.len() >= 6,
+        "{:?}",
+        texts.iter().map(|t| &t.0).collect::<Vec<_>>()
+    );
+    assert!(
+        texts.iter().any(|(_, t)| t.contains("[secret]")),
+        "the secrets were redacted somewhere, so they did reach the outputs"
+    );
+    for (var, secret) in secrets {
+        for form in written_forms(secret) {
+            for (what, text) in &texts {
+                assert!(!text.contains(&form), "{var} as {form:?} is in {what}");
+            }
+        }
+    }
+}
+
+/// A HAR whose URLs carry `access_token` and `api_key` (and a Bundle `next` link repeating the
+/// token): the imported scenario asks the environment for them, and no file holds the values.
+#[test]
+fn query_string_credentials_never_reach_an_imported_scenario() {
+    let token = "tok-QueryToken-5d1e0c";
+    let key = "KEY-abc-98765";
+    let bundle = format!(
+        r#"{{"resourceType":"Bundle","type":"searchset","link":[{{"relation":"next","url":"http://127.0.0.1:9/fhir/Patient?name=x&access_token={token}&_offset=10"}}],"entry":[]}}"#
+    );
+    let har = serde_json::json!({"log": {"entries": [
+        {"request": {"method": "GET", "url": format!("http://127.0.0.1:9/fhir/Patient?name=x&access_token={token}"), "headers": []},
+         "response": {"status": 200, "headers": [{"name": "Content-Type", "value": "application/fhir+json"}], "content": {"text": bundle}}},
+        {"request": {"method": "GET", "url": format!("http://127.0.0.1:9/fhir/metadata?api_key={key}"), "headers": []},
+         "response": {"status": 200, "headers": [], "content": {"text": "{\"resourceType\":\"CapabilityStatement\"}"}}}
+    ]}});
+    let dir = workspace(&[("s.har", &har.to_string())]);
+    let out = harness(
+        dir.path(),
+        &["import", "har", "s.har", "-o", "imported.yaml"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let yaml = std::fs::read_to_string(dir.path().join("imported.yaml")).expect("yaml");
+    assert!(yaml.contains("{{ env.ACCESS_TOKEN }}"), "{yaml}");
+    assert!(yaml.contains("{{ env.API_KEY }}"), "{yaml}");
+    assert!(out.stderr.contains("ACCESS_TOKEN"), "{}", out.stderr);
+    let mut texts = vec![("stdout+stderr".to_string(), out.all())];
+    all_files(dir.path(), &mut texts);
+    for (what, text) in &texts {
+        if what.ends_with("s.har") {
+            continue;
+        }
+        assert!(
+            !text.contains(token) && !text.contains(key),
+            "a credential is in {what}"
+        );
+    }
+}
+
+/// The same through the recording proxy: a client's `?access_token=` never lands in the file.
+#[test]
+fn query_string_credentials_never_reach_a_recording() {
+    let sandbox = common::spawn_sandbox();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut proxy = std::process::Command::new(env!("CARGO_BIN_EXE_emr-harness"))
+        .args([
+            "record",
+            "http",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &sandbox.base,
+            "-o",
+            "rec.yaml",
+        ])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("proxy");
+    let mut line = String::new();
+    BufReader::new(proxy.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("banner");
+    let via = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("proxy address")
+        .to_string();
+    let token = "tok-Recorded-3c9f41";
+    let (host, path) = via
+        .trim_start_matches("http://")
+        .split_once('/')
+        .expect("host/path");
+    let mut s = TcpStream::connect(host).expect("connect proxy");
+    write!(
+        s,
+        "GET /{path}/metadata?access_token={token} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &proxy.id().to_string()])
+        .status();
+    let output = proxy.wait_with_output().expect("proxy output");
+    let mut sandbox = sandbox;
+    let _ = sandbox.child.kill();
+    let recorded = std::fs::read_to_string(dir.path().join("rec.yaml")).expect("recording");
+    assert!(recorded.contains("{{ env.ACCESS_TOKEN }}"), "{recorded}");
+    let mut texts = vec![(
+        "proxy output".to_string(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )];
+    all_files(dir.path(), &mut texts);
+    for (what, text) in &texts {
+        assert!(!text.contains(token), "the token is in {what}");
+    }
+}
