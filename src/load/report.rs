@@ -404,7 +404,7 @@ impl LiveLog {
         use base64::Engine as _;
         use std::fmt::Write as _;
         use std::io::Write as _;
-        for (tag, h) in histograms.iter().filter(|(_, h)| h.len() > 0) {
+        for (tag, h) in histograms.iter().filter(|(_, h)| !h.is_empty()) {
             self.buf.clear();
             self.ser
                 .serialize(h, &mut self.buf)
