@@ -615,7 +615,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let kinds: Vec<ErrorKind> = report.errors().map(|e| e.kind).collect();
     Ok(if kinds.contains(&ErrorKind::Scenario) {
         EXIT_USAGE
-    } else if kinds.contains(&ErrorKind::Connect) {
+    } else if kinds.contains(&ErrorKind::Connect) || kinds.contains(&ErrorKind::Tls) {
         EXIT_UNREACHABLE
     } else if report.partial {
         EXIT_INTERRUPTED

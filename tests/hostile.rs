@@ -686,3 +686,96 @@ fn query_string_credentials_never_reach_a_recording() {
         assert!(!text.contains(token), "the token is in {what}");
     }
 }
+
+/// A server that answers with something that is not HTTP: a protocol error, not a "reset".
+#[test]
+fn an_answer_that_is_not_http_is_a_protocol_error() {
+    let (addr, _) = http_server(|_, s| {
+        let _ = s.write_all(b"SSH-2.0-OpenSSH_9.6\r\nnot http at all\r\n\r\n");
+    });
+    let dir = workspace(&[(
+        "s.yaml",
+        &scenario("  - name: read\n    fhir: { path: /metadata }\n"),
+    )]);
+    let out = harness(
+        dir.path(),
+        &[
+            "run",
+            "s.yaml",
+            "--target",
+            &format!("http://{addr}/fhir"),
+            "--format",
+            "json",
+            "--out-dir",
+            "out",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    let (kind, message) = step_error(&report(dir.path()), 0);
+    assert_eq!(kind, "protocol", "{message}");
+    assert!(message.contains("not valid HTTP"), "{message}");
+}
+
+/// Load stays on this machine unless the command line says otherwise: a profile cannot opt in
+/// for the operator, and every host the run can name up front is checked before anything is
+/// sent (a scenario's absolute URL, the token endpoint). 192.0.2.1 is TEST-NET-1: never routed.
+#[test]
+fn load_refuses_every_remote_host_without_the_flag() {
+    let profile = |extra: &str, scenario: &str| {
+        format!("name: p\nrate: 5\nduration: 2s\n{extra}scenarios:\n  - path: {scenario}\n")
+    };
+    let dir = workspace(&[
+        (
+            "local.yaml",
+            &scenario("  - name: meta\n    fhir: { path: /metadata }\n"),
+        ),
+        (
+            "remote-url.yaml",
+            &scenario("  - name: meta\n    fhir: { path: \"http://192.0.2.1/fhir/metadata\" }\n"),
+        ),
+        (
+            "opt-in.yaml",
+            &profile("allow_remote: true\n", "local.yaml"),
+        ),
+        ("absolute.yaml", &profile("", "remote-url.yaml")),
+        ("plain.yaml", &profile("", "local.yaml")),
+    ]);
+    let started = Instant::now();
+    let opt_in = harness(dir.path(), &["load", "opt-in.yaml", "--out-dir", "o1"], &[]);
+    assert_eq!(opt_in.code, 2, "{}", opt_in.all());
+    assert!(
+        opt_in
+            .stderr
+            .contains("needs --allow-remote on the command line"),
+        "{}",
+        opt_in.stderr
+    );
+    let absolute = harness(
+        dir.path(),
+        &["load", "absolute.yaml", "--out-dir", "o2"],
+        &[],
+    );
+    assert_eq!(absolute.code, 2, "{}", absolute.all());
+    assert!(absolute.stderr.contains("192.0.2.1"), "{}", absolute.stderr);
+    let token = harness(
+        dir.path(),
+        &[
+            "load",
+            "plain.yaml",
+            "--out-dir",
+            "o3",
+            "--oauth-token-url",
+            "https://192.0.2.1/token",
+            "--oauth-client-id",
+            "c",
+            "--oauth-client-secret-env",
+            "SECRET",
+        ],
+        &[("SECRET", "s3cr3t-value-1")],
+    );
+    assert_eq!(token.code, 2, "{}", token.all());
+    assert!(token.stderr.contains("192.0.2.1"), "{}", token.stderr);
+    // Nothing was attempted: refusing takes no connection timeout.
+    assert!(started.elapsed() < Duration::from_secs(15));
+}

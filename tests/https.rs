@@ -96,10 +96,14 @@ async fn custom_ca_mutual_tls_wrong_ca_and_insecure() {
         no_client_cert.code, 0,
         "mutual TLS must refuse a client without a certificate"
     );
-    assert_ne!(wrong_ca.code, 0, "{}", wrong_ca.all());
+    // An untrusted certificate is a TLS error with what to do about it, not "connection
+    // refused": the target could not be talked to (exit 3).
+    assert_eq!(wrong_ca.code, 3, "{}", wrong_ca.all());
     assert!(
-        wrong_ca.stdout.contains("UnknownIssuer"),
-        "the reason is named: {}",
+        wrong_ca.stdout.contains("UnknownIssuer")
+            && wrong_ca.stdout.contains("Tls")
+            && wrong_ca.stdout.contains("--ca-file"),
+        "the reason and the remedy are named: {}",
         wrong_ca.stdout
     );
     sb.stop().await;

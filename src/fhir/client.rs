@@ -419,7 +419,15 @@ impl FhirClient {
 /// does not trust was reported as "connection refused", which sent users looking at firewalls.
 pub(crate) fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<TransportError> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
+    while let Some(mut s) = source {
+        // An io::Error wrapping rustls's error reports the inner error's *source* as its own,
+        // skipping the rustls error itself: look inside.
+        if let Some(inner) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            s = inner;
+        }
         if let Some(t) = s.downcast_ref::<tokio_rustls::rustls::Error>() {
             use tokio_rustls::rustls::Error as R;
             let hint = match t {
@@ -437,7 +445,20 @@ pub(crate) fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<Trans
         }
         source = s.source();
     }
-    None
+    // Connectors box the rustls error in ways a downcast does not always reach: its messages
+    // are stable, so read them.
+    let chain = error_chain(e);
+    let hint = if chain.contains("invalid peer certificate") {
+        "the server's certificate is not trusted: give its CA with --ca-file (or --insecure for \
+         a test server, named in the report)"
+    } else if chain.contains("received fatal alert") || chain.contains("peer sent no certificates")
+    {
+        "the server ended the handshake: it may want a client certificate \
+         (--client-cert/--client-key) or not support this TLS version"
+    } else {
+        return None;
+    };
+    Some(TransportError::Tls(format!("{hint} ({chain})")))
 }
 
 /// True when a cause of `e` is hyper failing to parse the answer (not HTTP at all, a bad status

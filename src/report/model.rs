@@ -187,12 +187,17 @@ impl RunReport {
         s
     }
 
-    /// Every step error of the run, for exit-code decisions.
+    /// Every error of a step that ran (or of a scenario that could not start), for exit-code
+    /// decisions. Steps skipped because an earlier exchange broke say why, but the cause is the
+    /// earlier error, not a problem in the scenario file.
     pub fn errors(&self) -> impl Iterator<Item = &StepError> {
         self.scenarios.iter().flat_map(|sc| {
-            sc.error
-                .iter()
-                .chain(sc.steps.iter().filter_map(|st| st.error.as_ref()))
+            sc.error.iter().chain(
+                sc.steps
+                    .iter()
+                    .filter(|st| st.status != Status::Skipped)
+                    .filter_map(|st| st.error.as_ref()),
+            )
         })
     }
 
