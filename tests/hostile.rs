@@ -779,3 +779,88 @@ fn load_refuses_every_remote_host_without_the_flag() {
     // Nothing was attempted: refusing takes no connection timeout.
     assert!(started.elapsed() < Duration::from_secs(15));
 }
+
+/// Golden file names come from scenario names by their slug: two scenarios whose names differ
+/// only in case or punctuation would overwrite each other's goldens, so `lint` refuses them.
+#[test]
+fn scenario_names_that_share_golden_files_are_refused() {
+    let step = "  - name: meta\n    fhir: { path: /metadata }\n    expect: { snapshot: meta }\n";
+    let dir = workspace(&[
+        ("a.yaml", &format!("name: Patient Lifecycle\nsteps:\n{step}")),
+        ("b.yaml", &format!("name: patient-lifecycle!\nsteps:\n{step}")),
+    ]);
+    let out = harness(dir.path(), &["lint", "."], &[]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("a.yaml") && out.stderr.contains("patient-lifecycle__*.snap"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A golden write that fails after its temp file was made (here: the pending snapshot's path
+/// is a folder, so the final rename fails) leaves no temp file behind.
+#[test]
+fn a_failed_golden_write_leaves_no_temp_file() {
+    let dir = workspace(&[(
+        "s.yaml",
+        &scenario("  - name: meta\n    fhir: { path: /metadata }\n    expect: { snapshot: meta }\n"),
+    )]);
+    std::fs::create_dir_all(dir.path().join("g/hostile__meta.snap.new/blocker")).expect("mkdir");
+    let out = harness(dir.path(), &["run", "s.yaml", "--golden", "g"], &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("cannot write"), "{}", out.stdout);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("g"))
+        .expect("g")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Arithmetic on numbers a client sends is checked, and a full store says so with 507.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_survives_hostile_numbers_and_a_full_store() {
+    use emr_harness::sandbox::{self, SandboxConfig};
+    let sb = sandbox::start(SandboxConfig {
+        max_versions: 3,
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("sandbox");
+    let client = reqwest::Client::new();
+    for q in ["_offset=18446744073709551615", "_count=18446744073709551615", "_offset=-1"] {
+        let r = client
+            .get(format!("{}/Patient?{q}", sb.base_url))
+            .send()
+            .await
+            .expect("answer");
+        assert!(r.status() == 200 || r.status() == 400, "{q}: {}", r.status());
+    }
+    let mut last = 0;
+    for _ in 0..4 {
+        let r = client
+            .post(format!("{}/Patient", sb.base_url))
+            .header("Content-Type", "application/fhir+json")
+            .body(r#"{"resourceType":"Patient"}"#)
+            .send()
+            .await
+            .expect("answer");
+        last = r.status().as_u16();
+        if last == 507 {
+            let body: Value = r.json().await.expect("json");
+            assert_eq!(body["resourceType"], "OperationOutcome");
+            assert!(body.to_string().contains("--store-max-versions"), "{body}");
+        }
+    }
+    assert_eq!(last, 507, "the fourth version does not fit a store of three");
+    // The API still answers reads.
+    let r = client
+        .get(format!("{}/metadata", sb.base_url))
+        .send()
+        .await
+        .expect("metadata");
+    assert_eq!(r.status(), 200);
+    sb.stop().await;
+}
