@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use emr_harness::hl7::{structure, Message};
-use emr_harness::mllp::{MllpClient, MllpConfig};
+use emr_core::hl7::{structure, Message};
+use emr_transport::mllp::{MllpClient, MllpConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // The allocator the shipped binary uses (src/main.rs), so the listener is measured as it runs.
@@ -36,7 +36,10 @@ fn huge_message() {
         "MSH|^~\\&|LAB|L|EMR|H|20261125093000||ORU^R01^ORU_R01|BIG|P|2.5.1\rPID|1||M1^^^H^MR||Doe^Jane\rOBR|1||F1|24331-1^Panel^LN\r",
     );
     for i in 0..100_000 {
-        text.push_str(&format!("OBX|{i}|NM|2345-7^Glucose^LN||{}|mg/dL|||||F\r", 90 + i % 20));
+        text.push_str(&format!(
+            "OBX|{i}|NM|2345-7^Glucose^LN||{}|mg/dL|||||F\r",
+            90 + i % 20
+        ));
     }
     let started = Instant::now();
     let msg = Message::parse_limited(&text, 200_000).expect("parses");
@@ -270,7 +273,7 @@ fn main() {
         let echo = raw_echo("127.0.0.1:0").await;
         raw_ping_pong("raw ping-pong:", &echo, 1, n).await;
         round_trips("raw TCP echo:", &echo, n).await;
-        let sb = emr_harness::sandbox::start(Default::default())
+        let sb = emr_sandbox::start(Default::default())
             .await
             .expect("sandbox");
         let addr = sb.mllp_addr.expect("listener").to_string();
@@ -293,9 +296,9 @@ fn main() {
 /// `cargo bench --bench hl7 -- stages`: what the listener's work for one message costs, stage by
 /// stage, without the network (the bench message updates one patient and one encounter).
 fn stages() {
-    use emr_harness::sandbox::fhir_api::AppState;
-    use emr_harness::sandbox::store::Store;
-    use emr_harness::sandbox::{mllp_listener, v2_to_fhir};
+    use emr_sandbox::fhir_api::AppState;
+    use emr_sandbox::store::Store;
+    use emr_sandbox::{mllp_listener, v2_to_fhir};
     let state = AppState {
         store: std::sync::RwLock::new(Store::default()),
         base_url: "http://sandbox/fhir".into(),

@@ -3,7 +3,7 @@
 //! The FHIRPath parser and evaluator on arbitrary text: no panic, no stack overflow (deep
 //! nesting is refused at parse time), every evaluation ends.
 
-use emr_harness::check::fhirpath::FhirPath;
+use emr_core::fhirpath::FhirPath;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 #![no_main]
 
-use emr_harness::hl7::{batch, structure, Message};
+use emr_core::hl7::{batch, structure, Message};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use emr_harness::mllp::MllpCodec;
+use emr_transport::mllp::MllpCodec;
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 

@@ -1,6 +1,6 @@
 #![no_main]
 
-use emr_harness::scenario::load::parse_scenario;
+use emr_core::scenario::load::parse_scenario;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use emr_harness::scenario::template::{Generators, RenderContext, Templates};
+use emr_core::scenario::template::{Generators, RenderContext, Templates};
 use indexmap::IndexMap;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,0 +1,286 @@
+//! The sandbox's MLLP listener: ACKs every message on a connection that stays open for many
+//! messages; AR for what it cannot parse or does not support, AE for a message that breaks the
+//! structure rules, each with an ERR segment; AA otherwise, after feeding the FHIR store.
+//! Enhanced mode (MSH-15 set): the same decisions as commit ACKs CA/CE/CR.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::RngExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::codec::Framed;
+
+use super::fault::Rule;
+use super::fhir_api::AppState;
+use super::serve::ConnLimits;
+use super::v2_to_fhir;
+use super::Faults;
+use emr_core::hl7::ack::{build_ack, build_reject, AckError};
+use emr_core::hl7::{structure, Message};
+use emr_transport::mllp::MllpCodec;
+
+/// Message types the sandbox accepts (others are answered AR, 200 unsupported message type).
+const SUPPORTED: &[&str] = &[
+    "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A04", "ADT^A05", "ADT^A08", "ADT^A11", "ADT^A13",
+    "ADT^A31", "ADT^A40", "ORM^O01", "ORU^R01", "SIU^S12", "SIU^S13", "SIU^S14", "SIU^S15",
+    "MDM^T02", "MDM^T04",
+];
+
+/// HL7 versions the sandbox accepts (MSH-12); others are answered AR, 203 unsupported version id.
+const VERSIONS: &[&str] = &[
+    "2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1",
+    "2.8.2", "2.9",
+];
+
+/// Processing IDs (MSH-11.1, HL7 table 0103): production, training, debugging.
+const PROCESSING_IDS: &[&str] = &["P", "T", "D"];
+
+static CONTROL: AtomicU64 = AtomicU64::new(1);
+
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+    faults: Faults,
+    limits: ConnLimits,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut stop = shutdown.clone();
+    // The same bounds as the HTTP side (see `serve.rs`): a cap on connections, a timeout on the
+    // TLS handshake and on a connection that sends no complete message.
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p,
+            _ = stopped(&mut stop) => return,
+        };
+        let Ok(permit) = permit else { return };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped(&mut stop) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "MLLP accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let faults = faults.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let idle = limits.mllp_idle_timeout;
+            match tls {
+                None => connection(stream, state, faults, idle, shutdown).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(s)) => connection(s, state, faults, idle, shutdown).await,
+                        Ok(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "MLLP TLS handshake failed")
+                        }
+                        Err(_) => tracing::info!(%peer, "MLLP TLS handshake timed out"),
+                    }
+                }
+            }
+            tracing::debug!(%peer, "MLLP connection closed");
+        });
+    }
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    state: Arc<AppState>,
+    faults: Faults,
+    idle: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut framed = Framed::new(stream, MllpCodec::default());
+    loop {
+        let frame = tokio::select! {
+            f = tokio::time::timeout(idle, framed.next()) => match f {
+                Ok(f) => f,
+                Err(_) => {
+                    tracing::info!("closing an MLLP connection idle for {idle:?}");
+                    return;
+                }
+            },
+            _ = stopped(&mut shutdown) => return,
+        };
+        let bytes = match frame {
+            None => return,
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                // Not MLLP: there is no frame to answer, so say why in the log and hang up.
+                tracing::info!(error = %e, "closing MLLP connection");
+                return;
+            }
+        };
+        let wait = faults.latency + faults.stall_wait();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        if faults.drop_rate > 0.0 && rand::rng().random_bool(faults.drop_rate.clamp(0.0, 1.0)) {
+            return; // injected fault: close without answering
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let nak = faults.nak_rate > 0.0 && rand::rng().random_bool(faults.nak_rate.clamp(0.0, 1.0));
+        let mut ack = respond(&state, &text, nak);
+        if faults.breaks(Rule::WrongMsa2) {
+            if let Some(msa) = ack.segments.iter_mut().find(|s| s.name == "MSA") {
+                if let Some(id) = msa.fields.get_mut(1) {
+                    id.push_str("-WRONG");
+                }
+            }
+        }
+        if framed.send(ack.render().as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Resolves when the sandbox is shutting down (the guard `wait_for` returns is dropped here, so
+/// the caller's future stays `Send`).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// HL7 TS to the second. Written field by field: chrono's `format` re-parses its pattern on every
+/// call, a visible share of the listener's time per message under load.
+fn hl7_timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The ACK for one received message text.
+pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
+    let now = hl7_timestamp(chrono::Utc::now());
+    let control_id = format!("SBX{}", CONTROL.fetch_add(1, Ordering::Relaxed));
+    let msg = match Message::parse(text) {
+        Ok(m) => m,
+        Err(e) => {
+            let err = AckError {
+                code: "100",
+                text: format!("message could not be parsed: {e}"),
+                location: None,
+            };
+            return build_reject("AR", &control_id, &now, &err);
+        }
+    };
+    let enhanced = !msg.raw_field("MSH", 1, 15).unwrap_or_default().is_empty();
+    let code = |original: &str| -> String {
+        if enhanced {
+            original.replacen('A', "C", 1)
+        } else {
+            original.to_string()
+        }
+    };
+    let mtype = msg.message_type();
+    if !SUPPORTED.contains(&mtype.as_str()) {
+        let err = AckError {
+            code: "200",
+            text: format!("unsupported message type {mtype:?}"),
+            location: Some("MSH^1^9".into()),
+        };
+        return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
+    }
+    // Original-mode rules (v2.5.1 §2.9.2): a type, version or processing ID the receiver does not
+    // take is rejected (AR) before the content is looked at. Empty ones are the structure
+    // check's "required field" (AE).
+    if let Some(msh) = msg.segment("MSH", 1) {
+        let version = msg.component_of(msh, 12, 1);
+        if !version.is_empty() && !VERSIONS.contains(&version.as_str()) {
+            let err = AckError {
+                code: "203",
+                text: format!("unsupported version id {version:?}"),
+                location: Some("MSH^1^12".into()),
+            };
+            return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
+        }
+        let processing = msg.component_of(msh, 11, 1);
+        if !processing.is_empty() && !PROCESSING_IDS.contains(&processing.as_str()) {
+            let err = AckError {
+                code: "202",
+                text: format!("unsupported processing id {processing:?}"),
+                location: Some("MSH^1^11".into()),
+            };
+            return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
+        }
+    }
+    if inject_nak {
+        let err = AckError {
+            code: "207",
+            text: "injected fault: application error".into(),
+            location: None,
+        };
+        return build_ack(&msg, &code("AE"), &control_id, &now, Some(&err));
+    }
+    if let Some(issue) = structure::check(&msg).into_iter().next() {
+        let code_num = match issue.rule.as_str() {
+            "required field" => "101",
+            "required segment" | "segment order" | "segment repetition" => "100",
+            _ => "102",
+        };
+        let location = issue.location.replace('-', "^1^").replace("segment ", "");
+        let err = AckError {
+            code: code_num,
+            text: issue.to_string(),
+            location: Some(location),
+        };
+        return build_ack(&msg, &code("AE"), &control_id, &now, Some(&err));
+    }
+    // Mapped before the lock is taken: the lock covers only the lookups and writes.
+    let applied = v2_to_fhir::map(&msg).and_then(|mapped| match mapped {
+        Some(m) => {
+            let mut store = state.store.write().unwrap_or_else(|p| p.into_inner());
+            v2_to_fhir::write(&mut store, m).map_err(|full| full.to_string())
+        }
+        None => Ok(Vec::new()),
+    });
+    match applied {
+        Ok(changes) => {
+            tracing::debug!(?changes, "MLLP message applied");
+            build_ack(&msg, &code("AA"), &control_id, &now, None)
+        }
+        Err(reason) => {
+            let err = AckError {
+                code: "207",
+                text: reason,
+                location: None,
+            };
+            build_ack(&msg, &code("AE"), &control_id, &now, Some(&err))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_match_chrono_formatting() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            super::hl7_timestamp(t),
+            t.format("%Y%m%d%H%M%S").to_string()
+        );
+        assert_eq!(super::hl7_timestamp(t), "20260102030405");
+    }
+}

@@ -1,0 +1,9 @@
+//! FHIR R4 over REST: the HTTP transport and resource validation with fhir-sdk's typed model.
+
+pub mod client;
+pub mod guard;
+mod lean;
+
+pub use client::{FhirClient, TransportError, DEFAULT_MAX_BODY};
+pub use emr_core::{HttpRequest, HttpResponse, FHIR_JSON};
+pub use guard::RemoteGuard;

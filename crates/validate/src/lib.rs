@@ -1,0 +1,7 @@
+//! emr-harness validators: judging a FHIR resource (and, as the definitions issues land, HL7 v2
+//! messages) against the standard. Kept in their own crate because the FHIR model they carry is
+//! the single largest thing to compile: only this crate instantiates it.
+
+pub mod fhir;
+
+pub use fhir::{validate_resource, FhirValidator};
