@@ -529,7 +529,13 @@ def write_provenance(out, digest, pkg, c, sizes, us, skipped, func_occ, func_exp
     w("- SearchParameter: `code`, `base`, `type`, `expression`, `target`, `multipleOr`, `multipleAnd`, "
       "`comparator`, `modifier`, `chain`, `component[]` (`definition`, `expression`).")
     w("- The trimmed resources keep FHIR JSON shape, but some lose elements that FHIR makes mandatory "
-      "(e.g. `SearchParameter.description`), so they are not all valid instances.\n")
+      "(e.g. `SearchParameter.description`), so they are not all valid instances.")
+    w("- Primitive regexes (the `regex` type extension on each primitive's `value` element) are "
+      "written for Java regex semantics (the reference validator uses `java.util.regex`), where `\\s`, "
+      "`\\S`, `\\d`, `\\w` are ASCII classes. "
+      "Compile them with ASCII classes (Rust `regex`: `(?-u:...)` or `RegexBuilder::unicode(false)`); with "
+      "Unicode classes the string regex `[ \\r\\n\\t\\S]+` rejects U+00A0, which several spec "
+      "examples contain.\n")
     w("## us-core-5.0.1.json.gz\n")
     w(f"- raw: {fmt_size(sizes['us_raw'])}; gzipped: {fmt_size(sizes['us_gz'])}")
     w(f"- StructureDefinitions: {len(us['sds'])} (from `testing/uscore-v5.0.1-structuredefinitions.json`): "

@@ -44,7 +44,8 @@ class Defs:
                 for ty in (v or {}).get("type", []):
                     for x in ty.get("extension", []):
                         if x["url"] == REGEX_EXT:
-                            self.regex[t] = re.compile(x["valueString"])
+                            # ASCII classes, as in Java (java.util.regex): FHIR's string regex [ \r\n\t\S]+ must accept U+00A0
+                            self.regex[t] = re.compile(x["valueString"], re.ASCII)
         self._exp = {}
 
     def is_primitive(self, t):
