@@ -194,3 +194,11 @@ impl Pki {
         self.dir.path().join(name)
     }
 }
+
+/// SEKMET is one server shared by every test that uses it, and one of them resets it: they take
+/// turns (the tests of one binary run in parallel).
+pub fn sekmet() -> Option<(String, std::sync::MutexGuard<'static, ()>)> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let url = target_env("EMR_HARNESS_SEKMET_URL")?;
+    Some((url, TURN.lock().unwrap_or_else(|p| p.into_inner())))
+}

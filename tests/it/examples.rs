@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{harness, repo, target_env};
+use common::{harness, repo};
 use emr_core::report::{RunReport, Status};
 
 fn count_steps(folder: &str) -> usize {
@@ -49,7 +49,7 @@ fn examples_pass_against_the_embedded_sandbox() {
 /// transaction responses), so it has its own golden set in golden/sekmet.
 #[test]
 fn examples_pass_against_sekmet() {
-    let Some(url) = target_env("EMR_HARNESS_SEKMET_URL") else {
+    let Some((url, _turn)) = common::sekmet() else {
         return;
     };
     let (out, report) = run_examples(

@@ -351,10 +351,9 @@ fn remote_targets_need_allow_remote() {
 
 #[test]
 fn load_against_sekmet_and_the_python_hl7_peer() {
-    let (Some(url), Some(peer)) = (
-        target_env("EMR_HARNESS_SEKMET_URL"),
-        target_env("EMR_HARNESS_HL7_PEER"),
-    ) else {
+    let (Some((url, _turn)), Some(peer)) =
+        (common::sekmet(), target_env("EMR_HARNESS_HL7_PEER"))
+    else {
         return;
     };
     let hl7 = "name: adt\nsteps:\n  - name: adt a08\n    hl7:\n      message: |\n        MSH|^~\\&|A|B|C|D|{{ now.hl7 }}||ADT^A08^ADT_A01|{{ uuid }}|P|2.5.1\n        EVN|A08\n        PID|1||{{ fake.mrn }}||Doe^Jane\n        PV1|1|O\n    expect: {ack: AA, ack_type: false}\n";

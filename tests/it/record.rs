@@ -63,7 +63,7 @@ fn address(line: &str) -> String {
 
 #[test]
 fn http_recording_through_the_proxy_replays_against_a_reset_sekmet() {
-    let Some(sekmet) = target_env("EMR_HARNESS_SEKMET_URL") else {
+    let Some((sekmet, _turn)) = common::sekmet() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

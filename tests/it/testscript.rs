@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{harness, repo, target_env};
+use common::{harness, repo};
 
 fn import(dir: &std::path::Path, name: &str) -> (common::Out, String) {
     let src = repo()
@@ -81,7 +81,7 @@ fn not_a_testscript_is_a_usage_error() {
 
 #[test]
 fn imported_testscript_runs_against_sekmet() {
-    let Some(base) = target_env("EMR_HARNESS_SEKMET_URL") else {
+    let Some((base, _turn)) = common::sekmet() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2,20 +2,25 @@
 
 use serde_json::Value;
 
+use super::compiled::Compiled;
 use crate::check::Body;
 use crate::exchange::HttpResponse;
-use crate::fhirpath::FhirPath;
 use crate::scenario::model::CaptureRule;
 
 /// The captured text, or why nothing matched (named by source so the message says where it looked).
-pub fn apply(rule: &CaptureRule, resp: &HttpResponse, body: &Body) -> Result<String, String> {
+pub fn apply(
+    rule: &CaptureRule,
+    resp: &HttpResponse,
+    body: &Body,
+    compiled: &Compiled,
+) -> Result<String, String> {
     let selected = if let Some(h) = &rule.header {
         resp.header(h)
             .map(str::to_string)
             .ok_or_else(|| format!("the response has no `{h}` header"))?
     } else if let Some(p) = &rule.jsonpath {
         let json = body.json.as_ref().map_err(Clone::clone)?;
-        let query = serde_json_path::JsonPath::parse(p).map_err(|e| e.to_string())?;
+        let query = compiled.jsonpath(p)?;
         let nodes = query.query(json).all();
         let first = nodes
             .first()
@@ -23,7 +28,7 @@ pub fn apply(rule: &CaptureRule, resp: &HttpResponse, body: &Body) -> Result<Str
         scalar_text(first)
     } else if let Some(p) = &rule.fhirpath {
         let json = body.json.as_ref().map_err(Clone::clone)?;
-        let expr = FhirPath::parse(p).map_err(|e| e.to_string())?;
+        let expr = compiled.fhirpath(p)?;
         let items = expr.evaluate(json).map_err(|e| e.to_string())?;
         let first = items
             .first()
@@ -35,7 +40,7 @@ pub fn apply(rule: &CaptureRule, resp: &HttpResponse, body: &Body) -> Result<Str
     match &rule.regex {
         None => Ok(selected),
         Some(re) => {
-            let re = regex::Regex::new(re).map_err(|e| e.to_string())?;
+            let re = compiled.regex(re)?;
             let caps = re
                 .captures(&selected)
                 .ok_or_else(|| format!("regex `{}` does not match {selected:?}", re.as_str()))?;
@@ -76,13 +81,25 @@ mod tests {
             regex: Some("Patient/([^/]+)".into()),
             ..Default::default()
         };
-        assert_eq!(apply(&header, &r, &b).unwrap(), "abc");
+        assert_eq!(apply(&header, &r, &b, Compiled::none()).unwrap(), "abc");
         assert_eq!(
-            apply(&CaptureRule::from_expr("$.name[0].family"), &r, &b).unwrap(),
+            apply(
+                &CaptureRule::from_expr("$.name[0].family"),
+                &r,
+                &b,
+                Compiled::none()
+            )
+            .unwrap(),
             "Doe"
         );
         assert_eq!(
-            apply(&CaptureRule::from_expr("Patient.active"), &r, &b).unwrap(),
+            apply(
+                &CaptureRule::from_expr("Patient.active"),
+                &r,
+                &b,
+                Compiled::none()
+            )
+            .unwrap(),
             "true"
         );
     }
@@ -91,15 +108,20 @@ mod tests {
     fn nothing_matched_says_where_it_looked() {
         let r = resp();
         let b = Body::parse(&r);
-        assert!(apply(&CaptureRule::from_expr("$.missing"), &r, &b)
-            .unwrap_err()
-            .contains("`$.missing` matched nothing"));
+        assert!(apply(
+            &CaptureRule::from_expr("$.missing"),
+            &r,
+            &b,
+            Compiled::none()
+        )
+        .unwrap_err()
+        .contains("`$.missing` matched nothing"));
         let h = CaptureRule {
             header: Some("ETag".into()),
             ..Default::default()
         };
         assert_eq!(
-            apply(&h, &r, &b).unwrap_err(),
+            apply(&h, &r, &b, Compiled::none()).unwrap_err(),
             "the response has no `ETag` header"
         );
     }

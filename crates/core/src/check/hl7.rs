@@ -2,7 +2,7 @@
 //! MSA-2 = the MSH-10 that was sent, `ACK^<trigger>`, the ACK's own structure, field values.
 
 use super::redact::Redactor;
-use super::{result, value_check, with_message, Render};
+use super::{result, value_check, with_message, Cx};
 use crate::hl7::{structure, FieldPath, Message, ParseError};
 use crate::report::CheckResult;
 use crate::scenario::model::Expect;
@@ -56,7 +56,7 @@ pub fn evaluate(
     sent: &Result<Message, ParseError>,
     ack_text: &str,
     max_segments: usize,
-    render: Render,
+    cx: &Cx,
 ) -> (Vec<CheckResult>, Result<Message, ParseError>) {
     let mut out = Vec::new();
     let ack = match Message::parse_limited(ack_text, max_segments) {
@@ -159,7 +159,9 @@ pub fn evaluate(
     }
 
     for (path, rule) in &expect.fields {
-        let value = FieldPath::parse(path)
+        let value = cx
+            .compiled
+            .field(path)
             .ok()
             .and_then(|p| ack.get(&p))
             .filter(|v| !v.is_empty());
@@ -168,7 +170,7 @@ pub fn evaluate(
             format!("expect.fields.{path}"),
             rule,
             value.as_deref(),
-            render,
+            cx,
         ));
     }
     (out, Ok(ack))
@@ -210,12 +212,23 @@ mod tests {
     fn run(expect_yaml: &str, ack: &str) -> Vec<(String, bool)> {
         let expect: Expect = serde_norway::from_str(expect_yaml).unwrap();
         let sent = Message::parse(SENT);
+        struct NoValidator;
+        impl crate::check::ResourceValidator for NoValidator {
+            fn validate(&self, _: &serde_json::Value, _: Option<&str>) -> Result<(), Vec<String>> {
+                Ok(())
+            }
+        }
+        let cx = Cx {
+            render: &no_render,
+            validator: &NoValidator,
+            compiled: crate::check::compiled::Compiled::none(),
+        };
         evaluate(
             &expect,
             &sent,
             ack,
             crate::limits::DEFAULT_MAX_SEGMENTS,
-            &no_render,
+            &cx,
         )
         .0
         .into_iter()

@@ -3,6 +3,7 @@
 //! early; a step's checks all run, so one report shows everything that is wrong.
 
 pub mod capture;
+pub mod compiled;
 pub mod hl7;
 pub mod redact;
 pub mod snapshot;
@@ -10,11 +11,11 @@ pub mod snapshot;
 use serde_json::Value;
 
 use crate::exchange::HttpResponse;
-use crate::fhirpath::FhirPath;
 use crate::report::CheckResult;
 use crate::scenario::model::{
     Expect, HeaderExpect, JsonPathExpect, JsonPathRule, OutcomeExpect, StatusExpect,
 };
+use compiled::Compiled;
 
 /// Renders `{{var}}` in expected values; provided by the runner.
 pub type Render<'a> = &'a dyn Fn(&str) -> Result<String, String>;
@@ -81,14 +82,16 @@ pub(crate) fn with_message(mut r: CheckResult, message: impl Into<String>) -> Ch
     r
 }
 
+/// What a step's checks need besides the response: how to render `{{var}}` in expected values,
+/// the resource validator, and the step's expressions parsed at load.
+pub struct Cx<'a> {
+    pub render: Render<'a>,
+    pub validator: &'a dyn ResourceValidator,
+    pub compiled: &'a Compiled,
+}
+
 /// Runs every check of `expect` except the snapshot (which needs the golden store).
-pub fn evaluate(
-    expect: &Expect,
-    resp: &HttpResponse,
-    body: &Body,
-    render: Render,
-    validator: &dyn ResourceValidator,
-) -> Vec<CheckResult> {
+pub fn evaluate(expect: &Expect, resp: &HttpResponse, body: &Body, cx: &Cx) -> Vec<CheckResult> {
     let mut out = Vec::new();
     if let Some(status) = &expect.status {
         let passed = status_matches(status, resp.status);
@@ -101,19 +104,19 @@ pub fn evaluate(
         ));
     }
     for (name, rule) in &expect.headers {
-        out.push(header_check(name, rule, resp, render));
+        out.push(header_check(name, rule, resp, cx));
     }
     if let Some(rtype) = &expect.resource {
-        out.push(resource_check(rtype, resp, body, validator));
+        out.push(resource_check(rtype, resp, body, cx.validator));
     }
     if let Some(oo) = expect.operation_outcome {
         out.push(outcome_check(oo, body));
     }
     for expr in expect.fhirpath.as_slice() {
-        out.push(fhirpath_check(expr, body, render));
+        out.push(fhirpath_check(expr, body, cx));
     }
     for (path, rule) in &expect.jsonpath {
-        out.push(jsonpath_check(path, rule, body, render));
+        out.push(jsonpath_check(path, rule, body, cx));
     }
     out
 }
@@ -145,18 +148,13 @@ fn describe_status(s: &StatusExpect) -> String {
     }
 }
 
-fn header_check(
-    name: &str,
-    rule: &HeaderExpect,
-    resp: &HttpResponse,
-    render: Render,
-) -> CheckResult {
+fn header_check(name: &str, rule: &HeaderExpect, resp: &HttpResponse, cx: &Cx) -> CheckResult {
     value_check(
         "header",
         format!("expect.headers.{name}"),
         rule,
         resp.header(name),
-        render,
+        cx,
     )
 }
 
@@ -166,8 +164,9 @@ pub fn value_check(
     field: String,
     rule: &HeaderExpect,
     actual: Option<&str>,
-    render: Render,
+    cx: &Cx,
 ) -> CheckResult {
+    let render = cx.render;
     let actual = actual.map(str::to_string);
     let shown = actual.clone().unwrap_or_else(|| "(absent)".into());
     let fail_render = |e: String| {
@@ -216,9 +215,9 @@ pub fn value_check(
             Ok(v) => v,
             Err(e) => return fail_render(e),
         };
-        match regex::Regex::new(&re) {
+        match cx.compiled.regex(&re) {
             Ok(r) => passed &= actual.as_deref().is_some_and(|a| r.is_match(a)),
-            Err(e) => return fail_render(format!("bad regex: {e}")),
+            Err(e) => return fail_render(e),
         }
         expected.push(format!("matches /{re}/"));
     }
@@ -337,9 +336,9 @@ fn outcome_check(expect: OutcomeExpect, body: &Body) -> CheckResult {
     }
 }
 
-fn fhirpath_check(expr: &str, body: &Body, render: Render) -> CheckResult {
+fn fhirpath_check(expr: &str, body: &Body, cx: &Cx) -> CheckResult {
     let field = "expect.fhirpath".to_string();
-    let expr = match render(expr) {
+    let expr = match (cx.render)(expr) {
         Ok(e) => e,
         Err(e) => {
             return with_message(
@@ -364,9 +363,9 @@ fn fhirpath_check(expr: &str, body: &Body, render: Render) -> CheckResult {
         Ok(j) => j,
         Err(e) => return fail("not JSON".into(), e.clone()),
     };
-    let parsed = match FhirPath::parse(&expr) {
+    let parsed = match cx.compiled.fhirpath(&expr) {
         Ok(p) => p,
-        Err(e) => return fail(String::new(), e.to_string()),
+        Err(e) => return fail(String::new(), e),
     };
     match parsed.evaluate(json) {
         Ok(v) => {
@@ -383,7 +382,8 @@ fn fhirpath_check(expr: &str, body: &Body, render: Render) -> CheckResult {
     }
 }
 
-fn jsonpath_check(path: &str, rule: &JsonPathExpect, body: &Body, render: Render) -> CheckResult {
+fn jsonpath_check(path: &str, rule: &JsonPathExpect, body: &Body, cx: &Cx) -> CheckResult {
+    let render = cx.render;
     let field = format!("expect.jsonpath.{path}");
     let rule = match rule {
         JsonPathExpect::Equals(v) => JsonPathRule {
@@ -402,9 +402,9 @@ fn jsonpath_check(path: &str, rule: &JsonPathExpect, body: &Body, render: Render
         Ok(j) => j,
         Err(e) => return fail(path.to_string(), "not JSON".into(), e.clone()),
     };
-    let query = match serde_json_path::JsonPath::parse(path) {
+    let query = match cx.compiled.jsonpath(path) {
         Ok(q) => q,
-        Err(e) => return fail(path.to_string(), String::new(), e.to_string()),
+        Err(e) => return fail(path.to_string(), String::new(), e),
     };
     let nodes: Vec<&Value> = query.query(json).all();
     let actual = match nodes.as_slice() {
@@ -440,7 +440,7 @@ fn jsonpath_check(path: &str, rule: &JsonPathExpect, body: &Body, render: Render
             Ok(r) => r,
             Err(e) => return fail(re.clone(), actual, e),
         };
-        match regex::Regex::new(&re) {
+        match cx.compiled.regex(&re) {
             Ok(r) => {
                 passed &= !nodes.is_empty()
                     && nodes.iter().all(|n| {
@@ -451,7 +451,7 @@ fn jsonpath_check(path: &str, rule: &JsonPathExpect, body: &Body, render: Render
                         )
                     });
             }
-            Err(e) => return fail(re, actual, format!("bad regex: {e}")),
+            Err(e) => return fail(re, actual, e),
         }
         expected.push(format!("matches /{re}/"));
     }
@@ -519,6 +519,14 @@ mod tests {
         }
     }
 
+    fn cx() -> Cx<'static> {
+        Cx {
+            render: &no_render,
+            validator: &TypeOnly,
+            compiled: Compiled::none(),
+        }
+    }
+
     fn resp(status: u16, ct: &str, body: &str) -> HttpResponse {
         HttpResponse::from_parts(
             status,
@@ -553,7 +561,7 @@ mod tests {
             r#"{"resourceType":"Patient","name":[{"family":"Doe"}]}"#,
         );
         let e = expect("status: 201\nheaders: {ETag: {matches: '^W/\"\\d+\"$'}, Location: {present: true}}\nresource: Patient\noperation_outcome: forbidden\nfhirpath: \"Patient.name.family = '{{ x }}'\"\njsonpath: {\"$.name[0].family\": \"{{ x }}\", \"$.id\": {exists: true}}\n");
-        let results = evaluate(&e, &r, &Body::parse(&r), &no_render, &TypeOnly);
+        let results = evaluate(&e, &r, &Body::parse(&r), &cx());
         let verdicts: Vec<(&str, bool)> = results
             .iter()
             .map(|c| (c.kind.as_str(), c.passed))
@@ -581,7 +589,7 @@ mod tests {
     fn malformed_bodies_fail_checks_with_reasons() {
         let r = resp(200, "text/html", "<html>");
         let e = expect("resource: Patient\njsonpath: {\"$.id\": {exists: true}}\n");
-        let results = evaluate(&e, &r, &Body::parse(&r), &no_render, &TypeOnly);
+        let results = evaluate(&e, &r, &Body::parse(&r), &cx());
         assert!(results.iter().all(|c| !c.passed));
         assert!(results[0]
             .message

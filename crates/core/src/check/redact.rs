@@ -22,6 +22,8 @@ pub struct Redactor {
     /// (placeholder, value), longest value first so a longer match wins.
     generated: Vec<(String, String)>,
     extra: Vec<RedactionRule>,
+    /// The rules' JSONPaths, parsed when the scenario loaded.
+    compiled: Option<std::sync::Arc<super::compiled::Compiled>>,
 }
 
 impl Redactor {
@@ -31,6 +33,12 @@ impl Redactor {
             extra: extra.to_vec(),
             ..Default::default()
         }
+    }
+
+    /// Uses the scenario's parsed JSONPaths instead of parsing its rules on every body.
+    pub fn with_compiled(mut self, compiled: std::sync::Arc<super::compiled::Compiled>) -> Self {
+        self.compiled = Some(compiled);
+        self
     }
 
     /// Generated values to put back as `[label]` (a var name or generator name).
@@ -118,7 +126,11 @@ impl Redactor {
         self.redact_fhir(&mut v, false);
         for rule in &self.extra {
             let Some(path) = &rule.path else { continue };
-            let Ok(query) = serde_json_path::JsonPath::parse(path) else {
+            let compiled = self
+                .compiled
+                .as_deref()
+                .unwrap_or_else(|| super::compiled::Compiled::none());
+            let Ok(query) = compiled.jsonpath(path) else {
                 continue;
             };
             let replacement = Value::String(

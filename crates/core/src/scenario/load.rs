@@ -6,16 +6,18 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
 use super::error::{locate, Located, ScenarioError};
 use super::model::{
-    Capture, Expect, HeaderExpect, JsonPathExpect, Redaction, RedactionRule, ScenarioFile,
-    SnapshotName, StatusExpect, StepFile,
+    Capture, CaptureRule, Expect, HeaderExpect, JsonPathExpect, Redaction, RedactionRule,
+    ScenarioFile, SnapshotName, StatusExpect, StepFile,
 };
 use super::template::{Templates, BUILTINS, FAKE_FIELDS, NOW_FIELDS};
 use super::{Body, FhirRequest, Hl7Request, Request, Scenario, Step, DEFAULT_SNAPSHOT_HEADERS};
+use crate::check::compiled::Compiled;
 use crate::fhirpath::FhirPath;
 use crate::limits::{read_text_file, Limits};
 
@@ -191,6 +193,7 @@ pub fn parse_scenario(
         templates: Templates::with_fuel(opts.limits.template_fuel),
         env: std::collections::BTreeSet::new(),
         files: Vec::new(),
+        compiled: Compiled::default(),
     }
     .validate(file)
 }
@@ -252,6 +255,9 @@ struct Validator<'a> {
     env: std::collections::BTreeSet<String>,
     /// Files the steps read (`body_file`, `hl7.file`).
     files: Vec<PathBuf>,
+    /// The expressions parsed while validating the current step (or the scenario's redactions),
+    /// kept for the run.
+    compiled: Compiled,
 }
 
 impl Validator<'_> {
@@ -323,6 +329,7 @@ impl Validator<'_> {
             .iter()
             .filter_map(|r| self.redaction(r))
             .collect();
+        let scenario_compiled = Arc::new(std::mem::take(&mut self.compiled));
 
         let mut steps = Vec::new();
         let mut snapshot_names = HashSet::new();
@@ -366,6 +373,7 @@ impl Validator<'_> {
             steps,
             reads_env: self.env.into_iter().collect(),
             reads_files: self.files,
+            compiled: scenario_compiled,
         })
     }
 
@@ -380,12 +388,13 @@ impl Validator<'_> {
             Redaction::Rule(rule) => rule.clone(),
         };
         match (&rule.path, &rule.header, &rule.field) {
-            (Some(p), None, None) => {
-                if let Err(e) = serde_json_path::JsonPath::parse(p) {
+            (Some(p), None, None) => match serde_json_path::JsonPath::parse(p) {
+                Ok(parsed) => self.compiled.add_jsonpath(p, parsed),
+                Err(e) => {
                     self.error(None, "redact", format!("bad JSONPath `{p}`: {e}"));
                     return None;
                 }
-            }
+            },
             (None, Some(_), None) => {}
             (None, None, Some(f)) => {
                 if let Err(e) = crate::hl7::FieldPath::parse(f) {
@@ -406,6 +415,7 @@ impl Validator<'_> {
     }
 
     fn step(&mut self, index: usize, step: &StepFile, known: &HashSet<String>) -> Vec<Step> {
+        self.compiled = Compiled::default();
         let at = Some((index, step.name.as_str()));
         if step.name.trim().is_empty() {
             self.error(at, "name", "a step needs a name");
@@ -428,9 +438,15 @@ impl Validator<'_> {
         };
         let kind = if step.hl7.is_some() { "hl7" } else { "fhir" };
         self.expect(at, kind, &step.expect, known);
-        for (name, capture) in &step.capture {
-            self.capture(at, kind, name, capture);
-        }
+        let captures: Vec<(String, CaptureRule)> = step
+            .capture
+            .iter()
+            .map(|(name, capture)| {
+                self.capture(at, kind, name, capture);
+                (name.clone(), capture.rule(kind))
+            })
+            .collect();
+        let compiled = Arc::new(std::mem::take(&mut self.compiled));
         let line = self.step_starts.get(index).map_or(0, |l| l + 1);
         let n = requests.len();
         requests
@@ -461,6 +477,8 @@ impl Validator<'_> {
                     request,
                     expect,
                     capture: step.capture.clone(),
+                    captures: captures.clone(),
+                    compiled: compiled.clone(),
                 }
             })
             .collect()
@@ -621,8 +639,9 @@ impl Validator<'_> {
         }
         for (path, rule) in &expect.fields {
             let field = format!("expect.fields.{path}");
-            if let Err(e) = crate::hl7::FieldPath::parse(path) {
-                self.error(at, &field, e);
+            match crate::hl7::FieldPath::parse(path) {
+                Ok(parsed) => self.compiled.add_field(path, parsed),
+                Err(e) => self.error(at, &field, e),
             }
             self.header_rule(at, &field, rule, known);
         }
@@ -648,15 +667,17 @@ impl Validator<'_> {
         for expr in expect.fhirpath.as_slice() {
             self.check_template(at, "expect.fhirpath", expr, known);
             if !expr.contains("{{") {
-                if let Err(e) = FhirPath::parse_with_depth(expr, self.opts.limits.max_depth) {
-                    self.error(at, "expect.fhirpath", e.to_string());
+                match FhirPath::parse_with_depth(expr, self.opts.limits.max_depth) {
+                    Ok(parsed) => self.compiled.add_fhirpath(expr, parsed),
+                    Err(e) => self.error(at, "expect.fhirpath", e.to_string()),
                 }
             }
         }
         for (path, rule) in &expect.jsonpath {
             let field = format!("expect.jsonpath.{path}");
-            if let Err(e) = serde_json_path::JsonPath::parse(path) {
-                self.error(at, "expect.jsonpath", format!("bad JSONPath `{path}`: {e}"));
+            match serde_json_path::JsonPath::parse(path) {
+                Ok(parsed) => self.compiled.add_jsonpath(path, parsed),
+                Err(e) => self.error(at, "expect.jsonpath", format!("bad JSONPath `{path}`: {e}")),
             }
             let values: Vec<String> = match rule {
                 JsonPathExpect::Equals(v) => string_leaves(v),
@@ -708,8 +729,9 @@ impl Validator<'_> {
                 }
                 if let Some(re) = &r.matches {
                     if !re.contains("{{") {
-                        if let Err(e) = regex::Regex::new(re) {
-                            self.error(at, &field, format!("bad regex: {e}"));
+                        match regex::Regex::new(re) {
+                            Ok(parsed) => self.compiled.add_regex(parsed),
+                            Err(e) => self.error(at, &field, format!("bad regex: {e}")),
                         }
                     }
                 }
@@ -747,23 +769,27 @@ impl Validator<'_> {
             if kind != "hl7" {
                 self.error(at, &field, "`field` captures are for hl7 steps");
             }
-            if let Err(e) = crate::hl7::FieldPath::parse(f) {
-                self.error(at, &field, e);
+            match crate::hl7::FieldPath::parse(f) {
+                Ok(parsed) => self.compiled.add_field(f, parsed),
+                Err(e) => self.error(at, &field, e),
             }
         }
         if let Some(p) = &rule.jsonpath {
-            if let Err(e) = serde_json_path::JsonPath::parse(p) {
-                self.error(at, &field, format!("bad JSONPath `{p}`: {e}"));
+            match serde_json_path::JsonPath::parse(p) {
+                Ok(parsed) => self.compiled.add_jsonpath(p, parsed),
+                Err(e) => self.error(at, &field, format!("bad JSONPath `{p}`: {e}")),
             }
         }
         if let Some(p) = &rule.fhirpath {
-            if let Err(e) = FhirPath::parse_with_depth(p, self.opts.limits.max_depth) {
-                self.error(at, &field, e.to_string());
+            match FhirPath::parse_with_depth(p, self.opts.limits.max_depth) {
+                Ok(parsed) => self.compiled.add_fhirpath(p, parsed),
+                Err(e) => self.error(at, &field, e.to_string()),
             }
         }
         if let Some(re) = &rule.regex {
-            if let Err(e) = regex::Regex::new(re) {
-                self.error(at, &field, format!("bad regex: {e}"));
+            match regex::Regex::new(re) {
+                Ok(parsed) => self.compiled.add_regex(parsed),
+                Err(e) => self.error(at, &field, format!("bad regex: {e}")),
             }
         }
     }
@@ -933,6 +959,24 @@ mod tests {
 
     fn first_error(src: &str) -> String {
         load(src).unwrap_err().remove(0).to_string()
+    }
+
+    #[test]
+    fn expressions_are_compiled_once_at_load() {
+        let s = load(
+            "name: c\nredact: [\"$.birthDate\"]\nsteps:\n  - name: read\n    fhir: {path: /Patient/1}\n    expect:\n      fhirpath: [\"Patient.active\", \"Patient.id = '{{ uuid }}'\"]\n      jsonpath: {\"$.id\": \"1\"}\n      headers: {ETag: {matches: \"^W/\"}}\n    capture:\n      fam: \"Patient.name.family\"\n      v: {header: ETag, regex: \"W/\\\"(\\\\d+)\"}\n",
+        )
+        .unwrap();
+        let st = &s.steps[0];
+        // Two FHIRPaths (the templated one waits for its render), one JSONPath, two regexes.
+        assert_eq!(st.compiled.len(), 5, "{:?}", st.compiled);
+        assert!(st.compiled.fhirpath("Patient.active").is_ok());
+        assert_eq!(st.captures.len(), 2);
+        assert_eq!(
+            st.captures[0].1.fhirpath.as_deref(),
+            Some("Patient.name.family")
+        );
+        assert_eq!(s.compiled.len(), 1, "the redaction's JSONPath");
     }
 
     #[test]

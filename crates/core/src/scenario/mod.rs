@@ -9,8 +9,11 @@ pub mod template;
 pub mod write;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
+
+use crate::check::compiled::Compiled;
 
 pub use error::ScenarioError;
 pub use load::{load_paths, parse_scenario, LoadOptions};
@@ -33,6 +36,8 @@ pub struct Scenario {
     pub reads_env: Vec<String>,
     /// Files its steps read (`body_file`, `hl7.file`).
     pub reads_files: Vec<PathBuf>,
+    /// Its redaction rules' JSONPaths, parsed once.
+    pub compiled: Arc<Compiled>,
 }
 
 impl Scenario {
@@ -60,6 +65,10 @@ pub struct Step {
     pub request: Request,
     pub expect: Expect,
     pub capture: IndexMap<String, Capture>,
+    /// The captures as typed rules for this step's kind, in file order.
+    pub captures: Vec<(String, CaptureRule)>,
+    /// Every expression of the step, parsed once at load (see `check::compiled`).
+    pub compiled: Arc<Compiled>,
 }
 
 /// The request kinds a step can make: FHIR REST over HTTP, HL7 v2 over MLLP.

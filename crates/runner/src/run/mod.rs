@@ -15,7 +15,7 @@ use crate::golden::store::{SnapshotKey, SnapshotStore};
 use emr_core::check::redact::Redactor;
 use emr_core::check::snapshot::render_response;
 use emr_core::check::{self, capture, render_json, Body as ParsedBody};
-use emr_core::hl7::{FieldPath, Message};
+use emr_core::hl7::Message;
 use emr_core::report::CheckResult;
 use emr_core::report::{
     ErrorKind, RequestSummary, ResponseSummary, RunReport, ScenarioResult, Status, StepError,
@@ -321,7 +321,12 @@ impl Runner {
         }
         let body = ParsedBody::parse(&resp);
         if self.opts.checks {
-            out.checks = check::evaluate(&step.expect, &resp, &body, &render, &FhirValidator);
+            let cx = check::Cx {
+                render: &render,
+                validator: &FhirValidator,
+                compiled: &step.compiled,
+            };
+            out.checks = check::evaluate(&step.expect, &resp, &body, &cx);
         }
         if let Some(name) = step
             .expect
@@ -333,9 +338,12 @@ impl Runner {
             out.checks.extend(self.snapshot(s, step, &name, &content));
         }
         Some(
-            step.capture
+            step.captures
                 .iter()
-                .map(|(name, c)| (name.clone(), capture::apply(&c.rule("fhir"), &resp, &body)))
+                .map(|(name, rule)| {
+                    let value = capture::apply(rule, &resp, &body, &step.compiled);
+                    (name.clone(), value)
+                })
                 .collect(),
         )
     }
@@ -400,8 +408,17 @@ impl Runner {
         };
         mllp.checkin(client);
         let ack_text = String::from_utf8_lossy(&answer).into_owned();
-        let (checks, ack) =
-            check::hl7::evaluate(&step.expect, &sent, &ack_text, max_segments, &render);
+        let (checks, ack) = check::hl7::evaluate(
+            &step.expect,
+            &sent,
+            &ack_text,
+            max_segments,
+            &check::Cx {
+                render: &render,
+                validator: &FhirValidator,
+                compiled: &step.compiled,
+            },
+        );
         let ack = match ack {
             Err(e) if e.limit => {
                 out.status = Status::Error;
@@ -442,11 +459,11 @@ impl Runner {
             out.checks.extend(self.snapshot(s, step, &name, &content));
         }
         Some(
-            step.capture
+            step.captures
                 .iter()
-                .map(|(name, c)| {
-                    let rule = c.rule("hl7");
-                    let value = match (&ack, rule.field.as_deref().map(FieldPath::parse)) {
+                .map(|(name, rule)| {
+                    let path = rule.field.as_deref().map(|f| step.compiled.field(f));
+                    let value = match (&ack, path) {
                         (None, _) => Err("the answer is not an HL7 message".to_string()),
                         (_, None) => Err("no field path".to_string()),
                         (_, Some(Err(e))) => Err(e),
@@ -589,6 +606,7 @@ impl ScenarioState {
         // Short captured values (a version "1", a total) are too likely to collide with content.
         let captured = self.captured.iter().filter(|(_, v)| v.len() >= 6).cloned();
         Redactor::new(base, &s.redact)
+            .with_compiled(s.compiled.clone())
             .with_secrets(secrets)
             .with_generated(
                 self.derived
