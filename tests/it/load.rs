@@ -351,8 +351,7 @@ fn remote_targets_need_allow_remote() {
 
 #[test]
 fn load_against_sekmet_and_the_python_hl7_peer() {
-    let (Some((url, _turn)), Some(peer)) =
-        (common::sekmet(), target_env("EMR_HARNESS_HL7_PEER"))
+    let (Some((url, _turn)), Some(peer)) = (common::sekmet(), target_env("EMR_HARNESS_HL7_PEER"))
     else {
         return;
     };
