@@ -1,6 +1,8 @@
 //! The emr-harness binary: parse the command line, start the runtime the command wants, run it,
 //! and turn its outcome into the exit code (see `cli` for the codes).
 
+#![warn(unreachable_pub)]
+
 mod cli;
 
 use std::io::IsTerminal;

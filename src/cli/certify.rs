@@ -13,7 +13,7 @@ use super::session::Target;
 use super::{print_written, EXIT_FAILED, EXIT_UNREACHABLE};
 
 #[derive(Args)]
-pub struct CertifyArgs {
+pub(crate) struct CertifyArgs {
     #[command(subcommand)]
     suite: Suite,
 }
@@ -63,7 +63,7 @@ struct FhirArgs {
     max_body_size: usize,
 }
 
-pub async fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
+pub(super) async fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
     match args.suite {
         Suite::Fhir(a) => fhir(*a).await,
         Suite::Hl7(a) => hl7(*a).await,

@@ -11,7 +11,7 @@ use emr_runner::write::write_atomically;
 use super::{print_scenario_errors, EXIT_USAGE};
 
 #[derive(Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     #[command(subcommand)]
     format: Format,
 }
@@ -45,7 +45,7 @@ enum Format {
 
 /// Where a recording or import is written, and how.
 #[derive(Args, Clone)]
-pub struct RecordingOut {
+pub(super) struct RecordingOut {
     /// Scenario file to write.
     #[arg(short, long)]
     pub out: PathBuf,
@@ -62,7 +62,7 @@ pub struct RecordingOut {
 }
 
 impl RecordingOut {
-    pub fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
             self.out
                 .file_stem()
@@ -72,7 +72,7 @@ impl RecordingOut {
     }
 
     /// Builds, checks that the result loads, writes scenario and goldens, prints a summary.
-    pub fn finish(
+    pub(super) fn finish(
         &self,
         description: &str,
         base: Option<&str>,
@@ -117,7 +117,7 @@ impl RecordingOut {
     }
 }
 
-pub fn import(args: ImportArgs) -> anyhow::Result<u8> {
+pub(super) fn import(args: ImportArgs) -> anyhow::Result<u8> {
     let (file, out) = match args.format {
         Format::Testscript { file, out } => (file, out),
         Format::Har { file, rec, base } => {

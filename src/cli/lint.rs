@@ -9,14 +9,14 @@ use super::args::LimitArgs;
 use super::{print_scenario_errors, EXIT_USAGE};
 
 #[derive(Args)]
-pub struct LintArgs {
+pub(crate) struct LintArgs {
     #[arg(default_value = "scenarios")]
     paths: Vec<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
 }
 
-pub fn lint(args: LintArgs) -> anyhow::Result<u8> {
+pub(super) fn lint(args: LintArgs) -> anyhow::Result<u8> {
     match load_paths(&args.paths, &args.limits.load_options(Default::default())) {
         Ok(s) => {
             let steps: usize = s.iter().map(|s| s.steps.len()).sum();

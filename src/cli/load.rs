@@ -19,7 +19,7 @@ use super::{
 };
 
 #[derive(Args)]
-pub struct LoadArgs {
+pub(crate) struct LoadArgs {
     /// The load profile.
     profile: PathBuf,
     /// FHIR base URL (overrides the profile's; default: the embedded sandbox).
@@ -62,7 +62,7 @@ pub struct LoadArgs {
     limits: LimitArgs,
 }
 
-pub async fn load(args: LoadArgs) -> anyhow::Result<u8> {
+pub(super) async fn load(args: LoadArgs) -> anyhow::Result<u8> {
     let mut prof = match profile::load(&args.profile) {
         Ok(p) => p,
         Err(e) => {

@@ -5,7 +5,7 @@
 //! Exit codes: 0 all passed · 1 a check failed · 2 bad usage or scenario file · 3 target
 //! unreachable · 130 interrupted (a partial report is still written).
 
-pub mod args;
+pub(crate) mod args;
 mod certify;
 mod import;
 mod lint;
@@ -22,10 +22,10 @@ use std::io::Write as _;
 
 use clap::{Parser, Subcommand};
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_UNREACHABLE: u8 = 3;
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_UNREACHABLE: u8 = 3;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
 #[command(
@@ -33,7 +33,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
     version,
     about = "Conformance and load-testing harness for EMR integration endpoints (FHIR R4 REST, HL7 v2 over MLLP)"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -48,7 +48,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Replay scenarios against a FHIR target (the embedded sandbox when no --target is given).
     Run(Box<run::RunArgs>),
     /// Accept or reject pending snapshots (`.snap.new`) in the golden folder.
@@ -74,7 +74,7 @@ pub enum Command {
 impl Command {
     /// Commands that send one request at a time: a current-thread runtime avoids a cross-thread
     /// wake-up per request (measured: ~15% of a replay's time).
-    pub fn sequential(&self) -> bool {
+    pub(crate) fn sequential(&self) -> bool {
         matches!(
             self,
             Command::Run(_)
@@ -85,7 +85,7 @@ impl Command {
         )
     }
 
-    pub async fn execute(self) -> anyhow::Result<u8> {
+    pub(crate) async fn execute(self) -> anyhow::Result<u8> {
         match self {
             Command::Run(args) => run::run(*args).await,
             Command::Review(args) => review::review(args),
@@ -117,7 +117,7 @@ fn print_scenario_errors(errors: &[emr_core::scenario::ScenarioError]) {
     );
 }
 
-pub fn parse_var(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_var(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;

@@ -11,7 +11,7 @@ use emr_runner::record::proxy::{self, Output, Recorder};
 use emr_transport::mllp::MllpConfig;
 
 #[derive(Args)]
-pub struct RecordArgs {
+pub(crate) struct RecordArgs {
     #[command(subcommand)]
     what: What,
 }
@@ -75,7 +75,7 @@ impl Out {
     }
 }
 
-pub async fn record(args: RecordArgs) -> anyhow::Result<u8> {
+pub(super) async fn record(args: RecordArgs) -> anyhow::Result<u8> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -12,7 +12,7 @@ use emr_runner::report::Format;
 use super::EXIT_USAGE;
 
 #[derive(Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     #[command(subcommand)]
     command: ReportCommand,
 }
@@ -32,7 +32,7 @@ enum ReportCommand {
     },
 }
 
-pub fn report(args: ReportArgs) -> anyhow::Result<u8> {
+pub(super) fn report(args: ReportArgs) -> anyhow::Result<u8> {
     match args.command {
         ReportCommand::Merge {
             logs,

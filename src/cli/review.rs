@@ -10,7 +10,7 @@ use emr_runner::golden::review;
 use super::EXIT_FAILED;
 
 #[derive(Args)]
-pub struct ReviewArgs {
+pub(crate) struct ReviewArgs {
     #[arg(long, default_value = "golden")]
     golden: PathBuf,
     /// Accept every pending snapshot without asking.
@@ -21,7 +21,7 @@ pub struct ReviewArgs {
     reject_all: bool,
 }
 
-pub fn review(args: ReviewArgs) -> anyhow::Result<u8> {
+pub(super) fn review(args: ReviewArgs) -> anyhow::Result<u8> {
     let pending = review::find_pending(&args.golden)
         .with_context(|| format!("reading {}", args.golden.display()))?;
     if pending.is_empty() {

@@ -21,7 +21,7 @@ use super::{
 };
 
 #[derive(Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Scenario files or folders (searched recursively for .yaml/.yml).
     #[arg(default_value = "scenarios")]
     paths: Vec<PathBuf>,
@@ -60,7 +60,7 @@ pub struct RunArgs {
     limits: LimitArgs,
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+pub(super) async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let ci = in_ci();
     if args.output.format.contains(&Format::Html) {
         anyhow::bail!("--format html is for load and certify reports; use json or junit here");

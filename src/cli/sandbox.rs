@@ -12,7 +12,7 @@ use super::args::FaultArgs;
 use super::parse_var;
 
 #[derive(Args)]
-pub struct SandboxArgs {
+pub(crate) struct SandboxArgs {
     /// Address to bind. Loopback by default: the sandbox holds test data and has no auth.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: std::net::SocketAddr,
@@ -63,7 +63,7 @@ pub struct SandboxArgs {
     store_max_versions: usize,
 }
 
-pub async fn sandbox(args: SandboxArgs) -> anyhow::Result<u8> {
+pub(super) async fn sandbox(args: SandboxArgs) -> anyhow::Result<u8> {
     for (what, addr) in [("FHIR API", args.bind), ("MLLP listener", args.mllp_bind)] {
         if !addr.ip().is_loopback() {
             eprintln!(

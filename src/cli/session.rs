@@ -9,14 +9,14 @@ use tokio::sync::watch;
 use super::EXIT_INTERRUPTED;
 
 /// The FHIR target of a command, and the sandbox serving it when none was given.
-pub struct Target {
+pub(super) struct Target {
     pub url: url::Url,
     pub sandbox: Option<RunningSandbox>,
 }
 
 impl Target {
     /// `given`, or a sandbox on loopback with `faults` (which only a sandbox can honour).
-    pub async fn resolve(given: Option<url::Url>, faults: Faults) -> anyhow::Result<Target> {
+    pub(super) async fn resolve(given: Option<url::Url>, faults: Faults) -> anyhow::Result<Target> {
         match given {
             Some(t) if faults.any() => anyhow::bail!(
                 "--fault-* options apply to the built-in sandbox; drop them or drop --target ({t})"
@@ -39,7 +39,7 @@ impl Target {
     }
 
     /// The MLLP peer: the one given, else the sandbox's listener when the sandbox serves.
-    pub fn mllp(&self, given: Option<String>) -> Option<String> {
+    pub(super) fn mllp(&self, given: Option<String>) -> Option<String> {
         given.or_else(|| {
             self.sandbox
                 .as_ref()
@@ -48,7 +48,7 @@ impl Target {
         })
     }
 
-    pub async fn stop(self) {
+    pub(super) async fn stop(self) {
         if let Some(sb) = self.sandbox {
             sb.stop().await;
         }
@@ -57,7 +57,7 @@ impl Target {
 
 /// A watch that turns true on the first Ctrl-C (the command finishes and writes a partial
 /// report, after printing `message`); a second Ctrl-C exits at once.
-pub fn interrupt_on_ctrl_c(message: &'static str) -> watch::Receiver<bool> {
+pub(super) fn interrupt_on_ctrl_c(message: &'static str) -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -8,7 +8,7 @@ use emr_validate::validate_resource;
 use super::{EXIT_FAILED, EXIT_USAGE};
 
 #[derive(Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// FHIR R4 resources as JSON files.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -17,7 +17,7 @@ pub struct ValidateArgs {
     json: bool,
 }
 
-pub fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
+pub(super) fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
     let mut any_invalid = false;
     for file in &args.files {
         let text = match std::fs::read_to_string(file) {

@@ -4,6 +4,8 @@
 //! (`fhirpath`), responses checked (`check`), and outcomes kept in one tree (`report`) that every
 //! report format reads. Transports, the sandbox and the runner build on it; it imports none of them.
 
+#![warn(unreachable_pub)]
+
 pub mod check;
 pub mod exchange;
 pub mod fhir_types;

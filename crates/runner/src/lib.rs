@@ -4,6 +4,8 @@
 //! `record` and `import` turn traffic into scenarios, `report` writes the result tree as a table,
 //! JSON or JUnit, and `golden` keeps the snapshot files and their review.
 
+#![warn(unreachable_pub)]
+
 pub mod certify;
 pub mod golden;
 pub mod import;

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::search::{type_params, COMMON_PARAMS};
 use emr_core::fhir_types::RESOURCE_TYPES;
 
-pub fn capability_statement(base_url: &str) -> Value {
+pub(crate) fn capability_statement(base_url: &str) -> Value {
     let interactions = json!([
         {"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "delete"},
         {"code": "history-instance"}, {"code": "history-type"}, {"code": "create"}, {"code": "search-type"}

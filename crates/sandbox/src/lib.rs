@@ -2,12 +2,14 @@
 //! `emr-harness run` starts one in-process when no `--target` is given; `emr-harness sandbox` runs
 //! one in the foreground for other tools. Fault injection (`fault`) makes it misbehave on purpose.
 
+#![warn(unreachable_pub)]
+
 pub mod auth;
-pub mod capability;
+mod capability;
 pub mod fault;
 pub mod fhir_api;
 pub mod mllp_listener;
-pub mod search;
+mod search;
 pub mod serve;
 pub mod store;
 pub mod v2_to_fhir;

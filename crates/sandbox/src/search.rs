@@ -7,14 +7,14 @@ use serde_json::Value;
 
 /// Search parameters the sandbox understands, for every type (types lacking the element match
 /// nothing). The CapabilityStatement declares them per type.
-pub const COMMON_PARAMS: &[(&str, &str)] = &[
+pub(crate) const COMMON_PARAMS: &[(&str, &str)] = &[
     ("_id", "token"),
     ("_lastUpdated", "date"),
     ("identifier", "token"),
 ];
 
 /// Extra parameters by resource type, with their FHIR search types.
-pub fn type_params(rtype: &str) -> &'static [(&'static str, &'static str)] {
+pub(crate) fn type_params(rtype: &str) -> &'static [(&'static str, &'static str)] {
     match rtype {
         "Patient" | "Practitioner" | "RelatedPerson" | "Person" => &[
             ("name", "string"),
@@ -52,7 +52,7 @@ pub fn type_params(rtype: &str) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-pub fn is_supported(rtype: &str, param: &str) -> bool {
+pub(crate) fn is_supported(rtype: &str, param: &str) -> bool {
     COMMON_PARAMS
         .iter()
         .chain(type_params(rtype))
@@ -60,7 +60,7 @@ pub fn is_supported(rtype: &str, param: &str) -> bool {
 }
 
 /// Does `resource` satisfy `param[:modifier]=value`? `value` may hold comma-separated alternatives.
-pub fn matches(
+pub(crate) fn matches(
     resource: &Value,
     param: &str,
     modifier: Option<&str>,
@@ -313,7 +313,7 @@ fn date_match(actual: Option<&str>, value: &str) -> Result<bool, String> {
 }
 
 /// The [start, end) instant range a FHIR date/dateTime/instant stands for, at its precision.
-pub fn date_range(s: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+pub(crate) fn date_range(s: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let utc = |d: NaiveDateTime| Utc.from_utc_datetime(&d);
     match s.len() {
         4 => {

@@ -4,6 +4,8 @@
 //! credentials, SMART Backend Services). Every failure is a typed error the runner records as an
 //! outcome, never a crash.
 
+#![warn(unreachable_pub)]
+
 pub mod auth;
 pub mod fhir;
 pub mod mllp;

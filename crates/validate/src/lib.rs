@@ -2,6 +2,8 @@
 //! messages) against the standard. Kept in their own crate because the FHIR model they carry is
 //! the single largest thing to compile: only this crate instantiates it.
 
+#![warn(unreachable_pub)]
+
 pub mod fhir;
 
 pub use fhir::{validate_resource, FhirValidator};

@@ -11,7 +11,7 @@ use url::Url;
 
 #[derive(Args, Clone, Default)]
 #[command(next_help_heading = "Authentication")]
-pub struct AuthArgs {
+pub(crate) struct AuthArgs {
     /// Bearer token from this environment variable.
     #[arg(long, value_name = "VAR")]
     pub bearer_token_env: Option<String>,
@@ -56,7 +56,7 @@ pub struct AuthArgs {
 
 impl AuthArgs {
     /// The extra origins credentials may go to.
-    pub fn origins(&self) -> Vec<emr_core::origin::Origin> {
+    pub(crate) fn origins(&self) -> Vec<emr_core::origin::Origin> {
         self.auth_origin
             .iter()
             .filter_map(|u| emr_core::origin::Origin::of(u.as_str()))
@@ -64,7 +64,7 @@ impl AuthArgs {
     }
 
     /// The run's auth, or an error naming the flag and the problem.
-    pub async fn build(&self, base: &Url) -> anyhow::Result<Arc<Auth>> {
+    pub(crate) async fn build(&self, base: &Url) -> anyhow::Result<Arc<Auth>> {
         let mut methods = Vec::new();
         if let Some(v) = &self.bearer_token_env {
             methods.push(Method::Bearer(auth::secret_from_env(v)?));

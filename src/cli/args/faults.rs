@@ -7,7 +7,7 @@ use emr_sandbox::Faults;
 
 /// Fault injection for the sandbox (also for the in-process sandbox of `run`).
 #[derive(Args, Clone)]
-pub struct FaultArgs {
+pub(crate) struct FaultArgs {
     /// Add this latency to every response (e.g. 50ms).
     #[arg(long = "fault-latency", value_parser = humantime::parse_duration)]
     latency: Option<Duration>,
@@ -47,7 +47,7 @@ fn parse_stall(s: &str) -> Result<(Duration, Duration), String> {
 }
 
 impl FaultArgs {
-    pub fn faults(&self) -> Faults {
+    pub(crate) fn faults(&self) -> Faults {
         Faults {
             latency: self.latency.unwrap_or_default(),
             error_rate: self.error_rate,

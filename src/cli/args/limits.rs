@@ -6,7 +6,7 @@ use emr_core::limits::{self, parse_size, Limits};
 
 #[derive(Args, Clone)]
 #[command(next_help_heading = "Limits")]
-pub struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Largest response body read, counted after decompression (e.g. 64MB, 512KB).
     #[arg(long, value_name = "SIZE", default_value = "64MB", value_parser = parse_size)]
     pub max_body_size: usize,
@@ -55,7 +55,7 @@ impl Default for LimitArgs {
 }
 
 impl LimitArgs {
-    pub fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits {
             max_body: self.max_body_size,
             max_segments: self.max_segments,
@@ -67,7 +67,7 @@ impl LimitArgs {
     }
 
     /// Scenario loading options with these limits.
-    pub fn load_options(
+    pub(crate) fn load_options(
         &self,
         var_overrides: indexmap::IndexMap<String, String>,
     ) -> emr_core::scenario::LoadOptions {

@@ -8,7 +8,7 @@ use emr_transport::mllp::{MllpConfig, MllpPool};
 use emr_transport::tls::TlsOptions;
 
 #[derive(Args, Clone)]
-pub struct MllpTlsArgs {
+pub(crate) struct MllpTlsArgs {
     /// Wrap MLLP in TLS.
     #[arg(long)]
     pub mllp_tls: bool,
@@ -29,7 +29,11 @@ pub struct MllpTlsArgs {
 }
 
 /// The MLLP connection pool for `addr`, with the run's timeout and TLS settings.
-pub fn mllp_pool(addr: String, timeout: Duration, tls: &MllpTlsArgs) -> anyhow::Result<MllpPool> {
+pub(crate) fn mllp_pool(
+    addr: String,
+    timeout: Duration,
+    tls: &MllpTlsArgs,
+) -> anyhow::Result<MllpPool> {
     let mut cfg = MllpConfig::new(addr);
     cfg.read_timeout = timeout;
     cfg.max_frame = tls.mllp_max_frame;
@@ -38,7 +42,7 @@ pub fn mllp_pool(addr: String, timeout: Duration, tls: &MllpTlsArgs) -> anyhow::
 }
 
 impl MllpTlsArgs {
-    pub fn options(&self) -> Option<TlsOptions> {
+    pub(crate) fn options(&self) -> Option<TlsOptions> {
         let wanted = self.mllp_tls
             || self.mllp_ca.is_some()
             || self.mllp_cert.is_some()

@@ -7,7 +7,7 @@ use emr_runner::report::Format;
 
 #[derive(Args, Clone)]
 #[command(next_help_heading = "Output")]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Report files to write into --out-dir: json, junit, html (load and certify); the table is
     /// always printed unless --quiet.
     #[arg(long, value_enum, value_delimiter = ',')]

@@ -8,7 +8,7 @@ use emr_transport::tls::TlsOptions;
 
 #[derive(Args, Clone, Default)]
 #[command(next_help_heading = "TLS (HTTPS)")]
-pub struct HttpTlsArgs {
+pub(crate) struct HttpTlsArgs {
     /// PEM CA bundle to trust for the FHIR server, instead of the public web roots.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -24,7 +24,7 @@ pub struct HttpTlsArgs {
 
 impl HttpTlsArgs {
     /// `None` when no flag is given: reqwest's defaults.
-    pub fn options(&self) -> Option<TlsOptions> {
+    pub(crate) fn options(&self) -> Option<TlsOptions> {
         let any = self.ca_file.is_some() || self.client_cert.is_some() || self.insecure;
         if self.insecure {
             eprintln!("warning: --insecure: the FHIR server's certificate is not verified");
@@ -42,7 +42,7 @@ impl HttpTlsArgs {
 impl HttpTlsArgs {
     /// The FHIR client of a conformance run (`run`, `certify fhir`): TLS and auth from the flags,
     /// credentials bound to the target's origin and those `--auth-origin` names.
-    pub async fn fhir_client(
+    pub(crate) async fn fhir_client(
         &self,
         target: url::Url,
         timeout: std::time::Duration,

@@ -6,7 +6,7 @@
 /// The first place where `[`/`{` flow collections nest deeper than `max`, as (line, column), both
 /// 1-based. Quoted scalars and comments are skipped; block nesting is bounded by indentation and
 /// parses in linear time, so it is not counted.
-pub fn flow_too_deep(source: &str, max: usize) -> Option<(usize, usize)> {
+pub(super) fn flow_too_deep(source: &str, max: usize) -> Option<(usize, usize)> {
     let mut depth = 0usize;
     let (mut line, mut col) = (1usize, 0usize);
     let mut chars = source.chars().peekable();

@@ -26,7 +26,7 @@ use emr_core::{HttpRequest, HttpResponse};
 type Body = Full<Bytes>;
 
 #[derive(Debug)]
-pub struct LeanHttp {
+pub(super) struct LeanHttp {
     /// The load target: host (without IPv6 brackets, as a socket address wants it) and port.
     host: String,
     port: u16,
@@ -44,7 +44,7 @@ pub struct LeanHttp {
 
 impl LeanHttp {
     /// A transport for `base`'s host (`None` when the URL has no host or is not `http`).
-    pub fn new(base: &url::Url, timeout: Duration, max_body: usize) -> Option<Self> {
+    pub(super) fn new(base: &url::Url, timeout: Duration, max_body: usize) -> Option<Self> {
         if base.scheme() != "http" {
             return None;
         }
@@ -86,7 +86,7 @@ impl LeanHttp {
             && uri.port_u16().unwrap_or(80) == self.port
     }
 
-    pub async fn send(
+    pub(super) async fn send(
         &self,
         req: &HttpRequest,
         uri: http::Uri,
