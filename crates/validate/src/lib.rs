@@ -5,5 +5,6 @@
 #![warn(unreachable_pub)]
 
 pub mod fhir;
+pub mod hl7v2;
 
 pub use fhir::{validate_resource, FhirValidator};

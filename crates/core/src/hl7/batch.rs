@@ -4,9 +4,11 @@
 /// Splits `text` into message texts (each starting with MSH), in order. Batch envelope segments
 /// are dropped; MLLP framing bytes are removed.
 pub fn split_messages(text: &str) -> Vec<String> {
+    // MLLP framing bytes and byte-order marks (Windows editors write one at the start of a file)
+    // are not part of any message.
     let cleaned: String = text
         .chars()
-        .filter(|c| *c != '\u{0b}' && *c != '\u{1c}')
+        .filter(|c| !matches!(*c, '\u{0b}' | '\u{1c}' | '\u{feff}'))
         .collect();
     let mut messages: Vec<String> = Vec::new();
     for line in cleaned.split(['\r', '\n']) {
@@ -47,5 +49,7 @@ mod tests {
             split_messages(framed),
             vec!["MSH|^~\\&|1\rPID|1\r", "MSH|^~\\&|2\r"]
         );
+        let bom = "\u{feff}MSH|^~\\&|1\r\nPID|1\r\n";
+        assert_eq!(split_messages(bom), vec!["MSH|^~\\&|1\rPID|1\r"]);
     }
 }

@@ -7,5 +7,5 @@ pub mod message;
 pub mod path;
 pub mod structure;
 
-pub use message::{Delimiters, Message, ParseError};
+pub use message::{Delimiters, Message, ParseError, Segment};
 pub use path::FieldPath;
