@@ -9,8 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use emr_core::hl7::{structure, Message};
+use emr_core::hl7::Message;
 use emr_transport::mllp::{MllpClient, MllpConfig};
+use emr_validate::hl7v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // The allocator the shipped binary uses (src/main.rs), so the listener is measured as it runs.
@@ -44,7 +45,7 @@ fn huge_message() {
     let started = Instant::now();
     let msg = Message::parse_limited(&text, 200_000).expect("parses");
     let parsed = started.elapsed();
-    let issues = structure::check(&msg);
+    let issues = hl7v2::validate(&msg, &Default::default()).findings;
     println!(
         "100k-segment ORU:      parse {:.1} ms, structure check {:.1} ms ({} issues, {:.1} MB)",
         parsed.as_secs_f64() * 1e3,
@@ -80,7 +81,7 @@ fn parse_throughput() {
     while started.elapsed() < Duration::from_secs(2) {
         for m in &msgs {
             let parsed = Message::parse(m).expect("parses");
-            std::hint::black_box(structure::check(&parsed));
+            std::hint::black_box(hl7v2::validate(&parsed, &Default::default()));
             n += 1;
         }
     }
@@ -325,7 +326,7 @@ fn stages() {
     });
     let msg = Message::parse(MSG).expect("parses");
     time("structure check", &mut || {
-        std::hint::black_box(structure::check(&msg));
+        std::hint::black_box(hl7v2::validate(&msg, &Default::default()));
     });
     time("v2 → FHIR map", &mut || {
         std::hint::black_box(v2_to_fhir::map(&msg).ok());

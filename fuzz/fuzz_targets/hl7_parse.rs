@@ -1,6 +1,7 @@
 #![no_main]
 
-use emr_core::hl7::{batch, structure, Message};
+use emr_core::hl7::{batch, Message};
+use emr_validate::hl7v2;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         rendered,
         "render(parse(render(msg))) != render(msg)"
     );
-    let _ = structure::check(&msg);
+    let _ = hl7v2::validate(&msg, &Default::default());
     let _ = msg.value("PID-3[2].1");
     let _ = msg.value("OBX[3]-5.1");
     let _ = batch::split_messages(&rendered);

@@ -1,7 +1,8 @@
 //! The HL7 v2 parser over real-looking messages of each common event, and property tests.
 
 use emr_core::hl7::message::{decode, encode};
-use emr_core::hl7::{structure, Delimiters, Message};
+use emr_core::hl7::{Delimiters, Message};
+use emr_validate::hl7v2;
 use proptest::prelude::*;
 
 fn fixtures() -> Vec<(String, String)> {
@@ -37,7 +38,11 @@ fn every_event_round_trips_and_is_well_formed() {
     for (name, text) in &all {
         let m = Message::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(&m.render(), text, "{name}: parse → render is not the input");
-        assert_eq!(structure::check(&m), vec![], "{name}");
+        let errors: Vec<String> = hl7v2::validate(&m, &Default::default())
+            .errors()
+            .map(|f| f.to_string())
+            .collect();
+        assert_eq!(errors, Vec::<String>::new(), "{name}");
     }
 }
 

@@ -355,7 +355,7 @@ fn load_against_sekmet_and_the_python_hl7_peer() {
     else {
         return;
     };
-    let hl7 = "name: adt\nsteps:\n  - name: adt a08\n    hl7:\n      message: |\n        MSH|^~\\&|A|B|C|D|{{ now.hl7 }}||ADT^A08^ADT_A01|{{ uuid }}|P|2.5.1\n        EVN|A08\n        PID|1||{{ fake.mrn }}||Doe^Jane\n        PV1|1|O\n    expect: {ack: AA, ack_type: false}\n";
+    let hl7 = "name: adt\nsteps:\n  - name: adt a08\n    hl7:\n      message: |\n        MSH|^~\\&|A|B|C|D|{{ now.hl7 }}||ADT^A08^ADT_A01|{{ uuid }}|P|2.5.1\n        EVN|A08|{{ now.hl7 }}\n        PID|1||{{ fake.mrn }}||Doe^Jane\n        PV1|1|O\n    expect: {ack: AA, ack_type: false}\n";
     let p = "name: third-party\nscenarios: [{path: read.yaml, weight: 1}, {path: adt.yaml, weight: 1}]\nrate: 20\nduration: 2s\nslo: [{metric: error_rate, below: 1%}]\n";
     let ws = workspace(&[("read.yaml", READ), ("adt.yaml", hl7), ("p.yaml", p)]);
     let out = harness(

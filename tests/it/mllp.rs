@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::FramedRead;
 
-const MSG: &str = "MSH|^~\\&|A|B|C|D|20260101||ADT^A08^ADT_A01|CTRL1|P|2.5.1\rEVN|A08\rPID|1||M1||Doe^Jane\rPV1|1|O\r";
+const MSG: &str = "MSH|^~\\&|A|B|C|D|20260101||ADT^A08^ADT_A01|CTRL1|P|2.5.1\rEVN|A08|20260101\rPID|1||M1||Doe^Jane\rPV1|1|O\r";
 const ACK: &[u8] = b"\x0bMSH|^~\\&|C|D|A|B|20260101||ACK^A08^ACK|X1|P|2.5.1\rMSA|AA|CTRL1\r\x1c\r";
 
 /// A one-connection-at-a-time TCP peer running `behave` for each accepted connection.
@@ -237,7 +237,7 @@ steps:
     hl7:
       message: |
         MSH|^~\&|A|B|C|D|{{ now.hl7 }}||ADT^A01^ADT_A01|{{ uuid }}|P|2.5.1
-        EVN|A01
+        EVN|A01|20260101
         PID|1||{{ fake.mrn }}||{{ fake.family }}^{{ fake.given }}
         PV1|1|I
     expect: { ack: AA, ack_type: false }
@@ -249,7 +249,7 @@ steps:
     hl7:
       message: |
         MSH|^~\&|A|B|C|D|{{ now.hl7 }}||ADT^A01^ADT_A01|{{ uuid }}|P|2.5.1
-        EVN|A01
+        EVN|A01|20260101
         PID|1||{{ fake.mrn }}||{{ fake.family }}^{{ fake.given }}
         PV1|1|I
     expect: { ack: AA, ack_type: false }
@@ -352,14 +352,14 @@ steps:
     hl7:
       message: |
         MSH|^~\&|A|B|C|D|{{ now.hl7 }}||ADT^A08^ADT_A01|{{ uuid }}|P|2.5.1
-        EVN|A08
+        EVN|A08|20260101
         PID|1||{{ fake.mrn }}||Doe^Jane
         PV1|1|O
   - name: two
     hl7:
       message: |
         MSH|^~\&|A|B|C|D|{{ now.hl7 }}||ADT^A08^ADT_A01|{{ uuid }}|P|2.5.1|||AL|NE
-        EVN|A08
+        EVN|A08|20260101
         PID|1||{{ fake.mrn }}||Doe^Jane
         PV1|1|O
 "#;

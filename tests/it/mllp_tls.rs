@@ -11,7 +11,7 @@ use emr_sandbox::{self as sandbox, SandboxConfig};
 use emr_transport::mllp::{MllpClient, MllpConfig};
 use emr_transport::tls::TlsOptions;
 
-const MSG: &str = "MSH|^~\\&|A|B|C|D|20260101||ADT^A08^ADT_A01|TLS1|P|2.5.1\rEVN|A08\rPID|1||M1||Doe^Jane\rPV1|1|O\r";
+const MSG: &str = "MSH|^~\\&|A|B|C|D|20260101||ADT^A08^ADT_A01|TLS1|P|2.5.1\rEVN|A08|20260101\rPID|1||M1||Doe^Jane\rPV1|1|O\r";
 
 async fn tls_sandbox(pki: &Pki, mutual: bool) -> sandbox::RunningSandbox {
     let client_ca = mutual.then(|| pki.path("ca.pem"));

@@ -20,21 +20,14 @@ use super::serve::ConnLimits;
 use super::v2_to_fhir;
 use super::Faults;
 use emr_core::hl7::ack::{build_ack, build_reject, AckError};
-use emr_core::hl7::{structure, Message};
+use emr_core::hl7::Message;
 use emr_transport::mllp::MllpCodec;
+use emr_validate::hl7v2::{self, Severity};
 
-/// Message types the sandbox accepts (others are answered AR, 200 unsupported message type).
-const SUPPORTED: &[&str] = &[
-    "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A04", "ADT^A05", "ADT^A08", "ADT^A11", "ADT^A13",
-    "ADT^A31", "ADT^A40", "ORM^O01", "ORU^R01", "SIU^S12", "SIU^S13", "SIU^S14", "SIU^S15",
-    "MDM^T02", "MDM^T04",
-];
-
-/// HL7 versions the sandbox accepts (MSH-12); others are answered AR, 203 unsupported version id.
-const VERSIONS: &[&str] = &[
-    "2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1",
-    "2.8.2", "2.9",
-];
+// The sandbox takes any message of a version it has the standard's definitions for (2.3 to
+// 2.8.2; others are answered AR, 203 unsupported version id) whose type names a structure of
+// that version (others AR, 200 unsupported message type), and answers AA when the message meets
+// its structure and fields, AE with the first broken rule otherwise.
 
 /// Processing IDs (MSH-11.1, HL7 table 0103): production, training, debugging.
 const PROCESSING_IDS: &[&str] = &["P", "T", "D"];
@@ -193,24 +186,32 @@ pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
         }
     };
     let mtype = msg.message_type();
-    if !SUPPORTED.contains(&mtype.as_str()) {
-        let err = AckError {
-            code: "200",
-            text: format!("unsupported message type {mtype:?}"),
-            location: Some("MSH^1^9".into()),
-        };
-        return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
-    }
     // Original-mode rules (v2.5.1 §2.9.2): a type, version or processing ID the receiver does not
     // take is rejected (AR) before the content is looked at. Empty ones are the structure
     // check's "required field" (AE).
     if let Some(msh) = msg.segment("MSH", 1) {
         let version = msg.component_of(msh, 12, 1);
-        if !version.is_empty() && !VERSIONS.contains(&version.as_str()) {
+        let defs = hl7v2::defs::for_version(&version);
+        if !version.is_empty() && defs.is_none() {
             let err = AckError {
                 code: "203",
                 text: format!("unsupported version id {version:?}"),
                 location: Some("MSH^1^12".into()),
+            };
+            return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
+        }
+        let structure = defs.and_then(|d| {
+            d.structure_id(
+                &msg.component_of(msh, 9, 1),
+                &msg.component_of(msh, 9, 2),
+                &msg.component_of(msh, 9, 3),
+            )
+        });
+        if defs.is_some() && structure.is_none() {
+            let err = AckError {
+                code: "200",
+                text: format!("unsupported message type {mtype:?}"),
+                location: Some("MSH^1^9".into()),
             };
             return build_ack(&msg, &code("AR"), &control_id, &now, Some(&err));
         }
@@ -232,17 +233,23 @@ pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
         };
         return build_ack(&msg, &code("AE"), &control_id, &now, Some(&err));
     }
-    if let Some(issue) = structure::check(&msg).into_iter().next() {
-        let code_num = match issue.rule.as_str() {
-            "required field" => "101",
-            "required segment" | "segment order" | "segment repetition" => "100",
-            _ => "102",
+    let report = hl7v2::validate(&msg, &hl7v2::Options::default());
+    if let Some(f) = report
+        .findings
+        .iter()
+        .find(|f| f.severity == Severity::Error)
+    {
+        // HL7 table 0357 (message error condition codes).
+        let code_num = match f.rule.as_str() {
+            "required-field" => "101",
+            r if r.starts_with("datatype") || r == "repetition" => "102",
+            r if r.starts_with("table") => "103",
+            _ => "100",
         };
-        let location = issue.location.replace('-', "^1^").replace("segment ", "");
         let err = AckError {
             code: code_num,
-            text: issue.to_string(),
-            location: Some(location),
+            text: format!("{} ({}): {}", f.location, f.rule, f.message),
+            location: err_location(&f.location),
         };
         return build_ack(&msg, &code("AE"), &control_id, &now, Some(&err));
     }
@@ -270,8 +277,53 @@ pub fn respond(state: &AppState, text: &str, inject_nak: bool) -> Message {
     }
 }
 
+/// A finding's location (`PID-3[2].4`, `OBX[3]-5`, `segment 7 (NTE)`, `segment PV1`) as ERR-2's
+/// `segment^occurrence^field^repetition^component`.
+fn err_location(loc: &str) -> Option<String> {
+    let loc = loc.strip_prefix("segment ").unwrap_or(loc);
+    let seg: String = loc
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    if seg.len() != 3 {
+        return None;
+    }
+    let rest = &loc[3..];
+    let (occurrence, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (n, r) = r.split_once(']')?;
+            (n.to_string(), r)
+        }
+        None => ("1".to_string(), rest),
+    };
+    let Some(field) = rest.strip_prefix('-') else {
+        return Some(format!("{seg}^{occurrence}"));
+    };
+    let (field, comp) = field.split_once('.').unwrap_or((field, ""));
+    let (field, rep) = match field.split_once('[') {
+        Some((f, r)) => (f, r.trim_end_matches(']')),
+        None => (field, "1"),
+    };
+    let comp = comp.split('.').next().unwrap_or("");
+    Some(if comp.is_empty() {
+        format!("{seg}^{occurrence}^{field}^{rep}")
+    } else {
+        format!("{seg}^{occurrence}^{field}^{rep}^{comp}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn finding_locations_become_err_2() {
+        use super::err_location;
+        assert_eq!(err_location("PID-3[2].4").as_deref(), Some("PID^1^3^2^4"));
+        assert_eq!(err_location("OBX[3]-5").as_deref(), Some("OBX^3^5^1"));
+        assert_eq!(err_location("segment PV1").as_deref(), Some("PV1^1"));
+        assert_eq!(err_location("NTE (segment 7)").as_deref(), Some("NTE^1"));
+        assert_eq!(err_location("message"), None);
+    }
+
     #[test]
     fn timestamps_match_chrono_formatting() {
         let t = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")

@@ -1,6 +1,8 @@
-//! What the sandbox's MLLP listener does with a message it accepted: ADT feeds Patient and
-//! Encounter, ORM feeds ServiceRequest, ORU feeds Observation, all into the same store the FHIR
-//! API serves, so one scenario can send v2 and read the result back over FHIR.
+//! What the sandbox's MLLP listener does with a message it accepted, into the same store the FHIR
+//! API serves, so one scenario can send v2 and read the result back over FHIR: ADT feeds Patient
+//! and Encounter (admit, transfer, discharge, cancel; A40 merges two patients), ORM and OML feed
+//! ServiceRequest, ORU feeds Observation, SIU feeds Appointment, MDM feeds DocumentReference, and
+//! VXU feeds Immunization.
 
 use serde_json::{json, Value};
 
@@ -39,6 +41,17 @@ enum Follow {
         placer: String,
         all_final: bool,
     },
+    /// A40: the patient known by `prior` (MRG-1) is replaced by this one.
+    Merge {
+        prior: String,
+    },
+    /// SIU, MDM: one resource found again by its identifier, else created.
+    Keyed {
+        resource: Value,
+        key: String,
+    },
+    /// VXU: resources created each time.
+    Created(Vec<Value>),
 }
 
 /// Applies `msg` to the store. Returns a description of what changed, or the reason it could not.
@@ -53,15 +66,32 @@ pub fn apply(store: &mut Store, msg: &Message) -> Result<Vec<String>, String> {
 pub fn map(msg: &Message) -> Result<Option<Mapped>, String> {
     let event = msg.message_type();
     let then = match event.as_str() {
-        "ADT^A01" | "ADT^A04" | "ADT^A08" | "ADT^A03" | "ADT^A05" => {
+        "ADT^A01" | "ADT^A02" | "ADT^A03" | "ADT^A04" | "ADT^A05" | "ADT^A06" | "ADT^A07"
+        | "ADT^A08" | "ADT^A11" | "ADT^A12" | "ADT^A13" => {
             if msg.segment("PV1", 1).is_some() {
                 encounter(msg, &event)
             } else {
                 Follow::Nothing
             }
         }
-        "ORM^O01" => order(msg),
+        "ADT^A28" | "ADT^A31" => Follow::Nothing,
+        "ADT^A40" => {
+            let prior = Fields::of(msg, "MRG", 1).comp(1, 1);
+            if prior.is_empty() {
+                return Err("MRG-1 (prior patient identifier) is empty".into());
+            }
+            Follow::Merge { prior }
+        }
+        "ORM^O01" | "OML^O21" => order(msg),
         "ORU^R01" => results(msg),
+        e if e.starts_with("SIU^S") => {
+            if msg.segment("PID", 1).is_none() {
+                return Ok(None);
+            }
+            appointment(msg, e)
+        }
+        e if e.starts_with("MDM^T") => document(msg),
+        "VXU^V04" => immunizations(msg),
         _ => return Ok(None),
     };
     let (mrn, patient) = patient(msg)?;
@@ -141,8 +171,152 @@ pub fn write(store: &mut Store, mapped: Mapped) -> Result<Vec<String>, StoreFull
                 }
             }
         }
+        Follow::Merge { prior } => {
+            // The surviving record points at the one it replaces; the old one is inactive and
+            // points back (Patient.link, R4 patient.html#links).
+            if let Some(old) = find_by_identifier(store, "Patient", &prior).filter(|o| *o != pid) {
+                let current = match store.read("Patient", &old) {
+                    Read::Found(v) => v.resource.clone(),
+                    _ => None,
+                };
+                if let Some(mut p) = current {
+                    p["active"] = json!(false);
+                    p["link"] = json!([{"other": {"reference": format!("Patient/{pid}")}, "type": "replaced-by"}]);
+                    store.put("Patient", &old, p, "PUT")?;
+                    changes.push(format!("Patient/{old} replaced by Patient/{pid}"));
+                }
+                let survivor = match store.read("Patient", &pid) {
+                    Read::Found(v) => v.resource.clone(),
+                    _ => None,
+                };
+                if let Some(mut p) = survivor {
+                    p["link"] = json!([{"other": {"reference": format!("Patient/{old}")}, "type": "replaces"}]);
+                    store.put("Patient", &pid, p, "PUT")?;
+                }
+            }
+        }
+        Follow::Keyed { mut resource, key } => {
+            let rtype = resource["resourceType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            link_patient(&mut resource, &subject);
+            let id = (!key.is_empty())
+                .then(|| find_by_identifier(store, &rtype, &key))
+                .flatten()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let v = store.put(&rtype, &id, resource, "PUT")?;
+            changes.push(format!("{rtype}/{id} version {}", v.version_id));
+        }
+        Follow::Created(resources) => {
+            for mut r in resources {
+                link_patient(&mut r, &subject);
+                let rtype = r["resourceType"].as_str().unwrap_or_default().to_string();
+                let id = uuid::Uuid::new_v4().to_string();
+                store.put(&rtype, &id, r, "POST")?;
+                changes.push(format!("{rtype}/{id} created"));
+            }
+        }
     }
     Ok(changes)
+}
+
+/// Puts the patient where each resource type names it.
+fn link_patient(r: &mut Value, subject: &Value) {
+    match r["resourceType"].as_str() {
+        Some("Appointment") => {
+            r["participant"] = json!([{"actor": subject, "status": "accepted"}]);
+        }
+        Some("Immunization") => r["patient"] = subject.clone(),
+        _ => r["subject"] = subject.clone(),
+    }
+}
+
+/// SIU: the appointment (SCH) as an R4 Appointment, found again by its placer id (SCH-1).
+fn appointment(msg: &Message, event: &str) -> Follow {
+    let sch = Fields::of(msg, "SCH", 1);
+    let key = sch.comp(1, 1);
+    let status = match event {
+        "SIU^S15" | "SIU^S16" => "cancelled",
+        "SIU^S26" => "noshow",
+        _ => "booked",
+    };
+    let mut appt = json!({"resourceType": "Appointment", "status": status});
+    if !key.is_empty() {
+        appt["identifier"] =
+            json!([{"system": "urn:emr-harness:sandbox:appointment", "value": key}]);
+    }
+    // When: TQ1-7 (v2.5+), else SCH-11.4 (the TQ start).
+    let start = Fields::of(msg, "TQ1", 1).comp(7, 1);
+    let start = if start.is_empty() {
+        sch.comp(11, 4)
+    } else {
+        start
+    };
+    if let Some(s) = fhir_datetime(&start).filter(|s| s.contains('T')) {
+        appt["start"] = json!(s);
+    }
+    let reason = sch.comp(7, 2);
+    if !reason.is_empty() {
+        appt["description"] = json!(reason);
+    }
+    Follow::Keyed {
+        resource: appt,
+        key,
+    }
+}
+
+/// MDM: the document (TXA, text in OBX-5) as a DocumentReference, found again by TXA-12.
+fn document(msg: &Message) -> Follow {
+    use base64::Engine as _;
+    let txa = Fields::of(msg, "TXA", 1);
+    let key = txa.comp(12, 1);
+    let text: Vec<String> = msg
+        .segments
+        .iter()
+        .filter(|s| s.name == "OBX")
+        .map(|s| msg.field_of(s, 5))
+        .collect();
+    let status = match txa.field(17).as_str() {
+        "AU" | "LA" => "current",
+        "OB" => "superseded",
+        _ => "current",
+    };
+    let mut doc = json!({
+        "resourceType": "DocumentReference",
+        "status": status,
+        "type": {"coding": [{"system": "urn:emr-harness:sandbox:document-type", "code": txa.comp(2, 1)}]},
+        "content": [{"attachment": {"contentType": "text/plain", "data": base64::engine::general_purpose::STANDARD.encode(text.join("\n"))}}],
+    });
+    if !key.is_empty() {
+        doc["identifier"] = json!([{"system": "urn:emr-harness:sandbox:document", "value": key}]);
+    }
+    Follow::Keyed { resource: doc, key }
+}
+
+/// VXU: each administration (RXA) as an Immunization.
+fn immunizations(msg: &Message) -> Follow {
+    let mut out = Vec::new();
+    for seg in msg.segments.iter().filter(|s| s.name == "RXA") {
+        let rxa = Fields {
+            msg,
+            seg: Some(seg),
+        };
+        let status = match rxa.field(20).as_str() {
+            "RE" | "NA" | "PA" => "not-done",
+            _ => "completed",
+        };
+        let mut imm = json!({
+            "resourceType": "Immunization",
+            "status": status,
+            "vaccineCode": coding(&rxa, 5),
+        });
+        if let Some(at) = fhir_datetime(&rxa.comp(3, 1)) {
+            imm["occurrenceDateTime"] = json!(at);
+        }
+        out.push(imm);
+    }
+    Follow::Created(out)
 }
 
 /// One segment's values, read without formatting and parsing a path for each: the listener maps
@@ -325,10 +499,11 @@ fn encounter(msg: &Message, event: &str) -> Follow {
         "P" => ("PRENC", "pre-admission"),
         _ => ("AMB", "ambulatory"),
     };
-    let status = if event == "ADT^A03" {
-        "finished"
-    } else {
-        "in-progress"
+    let status = match event {
+        "ADT^A03" => "finished",
+        "ADT^A11" | "ADT^A12" | "ADT^A13" => "cancelled",
+        "ADT^A05" => "planned",
+        _ => "in-progress",
     };
     let visit = pv1.comp(19, 1);
     let mut enc = json!({

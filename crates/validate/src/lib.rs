@@ -8,3 +8,4 @@ pub mod fhir;
 pub mod hl7v2;
 
 pub use fhir::{validate_resource, FhirValidator};
+pub use hl7v2::V2Validator;

@@ -2,24 +2,44 @@
 //! MSA-2 = the MSH-10 that was sent, `ACK^<trigger>`, the ACK's own structure, field values.
 
 use super::redact::Redactor;
-use super::{result, value_check, with_message, Cx};
-use crate::hl7::{structure, FieldPath, Message, ParseError};
+use super::{result, value_check, with_message, Cx, Issue, MessageValidator};
+use crate::hl7::{FieldPath, Message, ParseError};
 use crate::report::CheckResult;
 use crate::scenario::model::Expect;
+use crate::scenario::StructureRules;
 
 /// The ACK codes a step accepts when it names none: a positive acknowledgement.
 const POSITIVE: &[&str] = &["AA", "CA"];
 
-fn issues_text(issues: &[structure::Issue]) -> String {
-    issues
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join("; ")
+/// The structure check's result from the validator's issues: errors fail it, warnings only
+/// under `strict`; either way every issue is listed.
+fn structure_result(field: &str, expected: String, issues: &[Issue], strict: bool) -> CheckResult {
+    let failing = issues.iter().filter(|i| i.error || strict).count();
+    let r = result(
+        "structure",
+        field.to_string(),
+        failing == 0,
+        expected,
+        if issues.is_empty() {
+            "no problem".into()
+        } else {
+            format!("{failing} problem(s), {} finding(s)", issues.len())
+        },
+    );
+    if issues.is_empty() {
+        r
+    } else {
+        let text: Vec<&str> = issues.iter().map(|i| i.text.as_str()).collect();
+        with_message(r, text.join("; "))
+    }
 }
 
 /// Structure check of the message about to be sent (before it goes out).
-pub fn sent_structure(sent: &Result<Message, ParseError>) -> CheckResult {
+pub fn sent_structure(
+    sent: &Result<Message, ParseError>,
+    rules: &StructureRules,
+    validator: &dyn MessageValidator,
+) -> CheckResult {
     let field = "hl7.message".to_string();
     match sent {
         Err(e) => with_message(
@@ -33,19 +53,13 @@ pub fn sent_structure(sent: &Result<Message, ParseError>) -> CheckResult {
             format!("{e} (set `check_structure: false` to send it anyway on purpose)"),
         ),
         Ok(m) => {
-            let issues = structure::check(m);
-            let r = result(
-                "structure",
-                field,
-                issues.is_empty(),
+            let issues = validator.check(m, rules);
+            structure_result(
+                &field,
                 format!("a valid {}", m.message_type()),
-                format!("{} problem(s)", issues.len()),
-            );
-            if issues.is_empty() {
-                r
-            } else {
-                with_message(r, issues_text(&issues))
-            }
+                &issues,
+                rules.strict,
+            )
         }
     }
 }
@@ -143,19 +157,13 @@ pub fn evaluate(
     }
 
     if expect.structure.unwrap_or(true) {
-        let issues = structure::check(&ack);
-        let r = result(
-            "structure",
-            "expect.structure".into(),
-            issues.is_empty(),
+        let issues = cx.messages.check(&ack, &StructureRules::default());
+        out.push(structure_result(
+            "expect.structure",
             "a valid ACK".into(),
-            format!("{} problem(s)", issues.len()),
-        );
-        out.push(if issues.is_empty() {
-            r
-        } else {
-            with_message(r, issues_text(&issues))
-        });
+            &issues,
+            false,
+        ));
     }
 
     for (path, rule) in &expect.fields {
@@ -203,7 +211,7 @@ pub fn render_ack(ack: &Message, extra_fields: &[(String, String)], redactor: &R
 mod tests {
     use super::*;
 
-    const SENT: &str = "MSH|^~\\&|A|B|C|D|20260101||ADT^A01^ADT_A01|CTRL1|P|2.5.1\rEVN|A01\rPID|1||M1||Doe\rPV1|1|I\r";
+    const SENT: &str = "MSH|^~\\&|A|B|C|D|20260101||ADT^A01^ADT_A01|CTRL1|P|2.5.1\rEVN|A01|20260101\rPID|1||M1||Doe\rPV1|1|I\r";
 
     fn no_render(s: &str) -> Result<String, String> {
         Ok(s.to_string())
@@ -218,9 +226,16 @@ mod tests {
                 Ok(())
             }
         }
+        struct NoMessages;
+        impl MessageValidator for NoMessages {
+            fn check(&self, _: &Message, _: &StructureRules) -> Vec<Issue> {
+                Vec::new()
+            }
+        }
         let cx = Cx {
             render: &no_render,
             validator: &NoValidator,
+            messages: &NoMessages,
             compiled: crate::check::compiled::Compiled::none(),
         };
         evaluate(

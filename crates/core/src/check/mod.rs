@@ -28,6 +28,26 @@ pub trait ResourceValidator: Send + Sync {
     fn validate(&self, value: &Value, expected: Option<&str>) -> Result<(), Vec<String>>;
 }
 
+/// Judges an HL7 v2 message against the standard's definitions (and a conformance profile): the
+/// structure checks of sent messages and ACKs. Like `ResourceValidator`, it lives in the
+/// validator crate and is handed in.
+pub trait MessageValidator: Send + Sync {
+    fn check(
+        &self,
+        msg: &crate::hl7::Message,
+        rules: &crate::scenario::StructureRules,
+    ) -> Vec<Issue>;
+}
+
+/// One finding of a `MessageValidator`, as the checks report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// An error fails the check; a warning fails it only under `strict`.
+    pub error: bool,
+    /// `error PID-3 (required-field): ...`
+    pub text: String,
+}
+
 /// True when `value` is an OperationOutcome with at least one issue.
 pub fn is_operation_outcome(value: &Value) -> bool {
     value.get("resourceType").and_then(Value::as_str) == Some("OperationOutcome")
@@ -87,6 +107,7 @@ pub(crate) fn with_message(mut r: CheckResult, message: impl Into<String>) -> Ch
 pub struct Cx<'a> {
     pub render: Render<'a>,
     pub validator: &'a dyn ResourceValidator,
+    pub messages: &'a dyn MessageValidator,
     pub compiled: &'a Compiled,
 }
 
@@ -519,10 +540,23 @@ mod tests {
         }
     }
 
+    struct NoMessages;
+
+    impl MessageValidator for NoMessages {
+        fn check(
+            &self,
+            _: &crate::hl7::Message,
+            _: &crate::scenario::StructureRules,
+        ) -> Vec<Issue> {
+            Vec::new()
+        }
+    }
+
     fn cx() -> Cx<'static> {
         Cx {
             render: &no_render,
             validator: &TypeOnly,
+            messages: &NoMessages,
             compiled: Compiled::none(),
         }
     }

@@ -5,7 +5,6 @@ pub mod ack;
 pub mod batch;
 pub mod message;
 pub mod path;
-pub mod structure;
 
 pub use message::{Delimiters, Message, ParseError, Segment};
 pub use path::FieldPath;

@@ -13,10 +13,13 @@ use indexmap::IndexMap;
 use super::error::{locate, Located, ScenarioError};
 use super::model::{
     Capture, CaptureRule, Expect, HeaderExpect, JsonPathExpect, Redaction, RedactionRule,
-    ScenarioFile, SnapshotName, StatusExpect, StepFile,
+    ScenarioFile, SnapshotName, StatusExpect, StepFile, StructureCheckFile,
 };
 use super::template::{Templates, BUILTINS, FAKE_FIELDS, NOW_FIELDS};
-use super::{Body, FhirRequest, Hl7Request, Request, Scenario, Step, DEFAULT_SNAPSHOT_HEADERS};
+use super::{
+    Body, FhirRequest, Hl7Request, Request, Scenario, Step, StructureRules,
+    DEFAULT_SNAPSHOT_HEADERS,
+};
 use crate::check::compiled::Compiled;
 use crate::fhirpath::FhirPath;
 use crate::limits::{read_text_file, Limits};
@@ -582,12 +585,32 @@ impl Validator<'_> {
                 Vec::new()
             }
         };
+        let check_structure = match &hl7.check_structure {
+            StructureCheckFile::Flag(false) => None,
+            StructureCheckFile::Flag(true) => Some(StructureRules::default()),
+            StructureCheckFile::Rules { profile, strict } => {
+                let profile = match profile {
+                    None => None,
+                    Some(file) => match self.read_step_file(file) {
+                        Ok(xml) => Some(std::sync::Arc::<str>::from(xml)),
+                        Err(e) => {
+                            self.error(at, "hl7.check_structure.profile", e);
+                            None
+                        }
+                    },
+                };
+                Some(StructureRules {
+                    strict: *strict,
+                    profile,
+                })
+            }
+        };
         texts
             .into_iter()
             .map(|message| {
                 Request::Hl7(Hl7Request {
                     message,
-                    check_structure: hl7.check_structure,
+                    check_structure: check_structure.clone(),
                 })
             })
             .collect()

@@ -91,7 +91,17 @@ impl Request {
 pub struct Hl7Request {
     /// ER7 template; segment ends are normalised to `\r` after rendering.
     pub message: String,
-    pub check_structure: bool,
+    /// How the message is checked before it is sent; `None` when not at all.
+    pub check_structure: Option<StructureRules>,
+}
+
+/// What the structure check of a sent message applies besides the standard.
+#[derive(Debug, Clone, Default)]
+pub struct StructureRules {
+    /// Warnings fail the check too.
+    pub strict: bool,
+    /// A conformance profile (its XML, read when the scenario loaded).
+    pub profile: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Debug, Clone)]

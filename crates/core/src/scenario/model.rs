@@ -86,6 +86,24 @@ pub struct FhirRequestFile {
     pub send_credentials: bool,
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum StructureCheckFile {
+    Flag(bool),
+    Rules {
+        #[serde(default)]
+        profile: Option<String>,
+        #[serde(default)]
+        strict: bool,
+    },
+}
+
+impl Default for StructureCheckFile {
+    fn default() -> Self {
+        StructureCheckFile::Flag(true)
+    }
+}
+
 /// An HL7 v2 message sent over MLLP: inline (templated), or every message of a file in order
 /// (an FHS/BHS batch, concatenated messages, or an MLLP capture).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -95,13 +113,11 @@ pub struct Hl7RequestFile {
     pub message: Option<String>,
     #[serde(default)]
     pub file: Option<String>,
-    /// Check the sent message's structure before sending (off for deliberately broken messages).
-    #[serde(default = "default_true")]
-    pub check_structure: bool,
-}
-
-fn default_true() -> bool {
-    true
+    /// Check the sent message against the standard before sending: `true` (default), `false` (for
+    /// deliberately broken messages), or `{ profile: file.xml, strict: true }` to check it
+    /// against a conformance profile too, and fail on warnings.
+    #[serde(default)]
+    pub check_structure: StructureCheckFile,
 }
 
 fn default_method() -> String {

@@ -566,13 +566,20 @@ mod tests {
         let (_, cb) = ctx.message(Variant::default());
         assert_ne!(ca, cb);
         let m = Message::parse(&a).unwrap();
-        assert_eq!(emr_core::hl7::structure::check(&m), vec![], "{a}");
+        let errors: Vec<String> = emr_validate::hl7v2::validate(&m, &Default::default())
+            .errors()
+            .map(|f| f.to_string())
+            .collect();
+        assert_eq!(errors, Vec::<String>::new(), "{a}");
         assert_eq!(m.control_id(), ca);
         let (bad, _) = ctx.message(Variant {
             without_pid: true,
             ..Default::default()
         });
         let m = Message::parse(&bad).unwrap();
-        assert!(!emr_core::hl7::structure::check(&m).is_empty());
+        assert!(emr_validate::hl7v2::validate(&m, &Default::default())
+            .errors()
+            .next()
+            .is_some());
     }
 }

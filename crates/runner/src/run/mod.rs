@@ -26,7 +26,7 @@ use emr_core::scenario::template::{Generators, RenderContext, Templates};
 use emr_core::scenario::{Body, FhirRequest, Hl7Request, Request, Scenario, Step};
 use emr_transport::fhir::{FhirClient, HttpRequest, TransportError, FHIR_JSON};
 use emr_transport::mllp::{MllpError, MllpPool};
-use emr_validate::FhirValidator;
+use emr_validate::{FhirValidator, V2Validator};
 
 pub struct RunOptions {
     /// Per-request timeout.
@@ -48,6 +48,8 @@ pub struct Runner {
     /// One MLLP connection for the whole run, reused across steps and scenarios.
     mllp: Option<MllpPool>,
     templates: Templates,
+    /// HL7 v2 messages judged against the standard (and profiles), parsed profiles kept.
+    messages: V2Validator,
     opts: RunOptions,
     interrupt: watch::Receiver<bool>,
 }
@@ -69,6 +71,7 @@ impl Runner {
             client,
             mllp,
             templates: Templates::with_fuel(opts.limits.template_fuel),
+            messages: V2Validator::default(),
             opts,
             interrupt,
         }
@@ -324,6 +327,7 @@ impl Runner {
             let cx = check::Cx {
                 render: &render,
                 validator: &FhirValidator,
+                messages: &self.messages,
                 compiled: &step.compiled,
             };
             out.checks = check::evaluate(&step.expect, &resp, &body, &cx);
@@ -379,8 +383,9 @@ impl Runner {
         let redactor = &state.redactor(self.client.base().as_str(), s);
         let max_segments = self.opts.limits.max_segments;
         let sent = Message::parse_limited(&text, max_segments);
-        if req.check_structure && self.opts.checks {
-            out.checks.push(check::hl7::sent_structure(&sent));
+        if let (Some(rules), true) = (&req.check_structure, self.opts.checks) {
+            out.checks
+                .push(check::hl7::sent_structure(&sent, rules, &self.messages));
         }
         out.request = Some(RequestSummary {
             method: "MLLP".into(),
@@ -416,6 +421,7 @@ impl Runner {
             &check::Cx {
                 render: &render,
                 validator: &FhirValidator,
+                messages: &self.messages,
                 compiled: &step.compiled,
             },
         );

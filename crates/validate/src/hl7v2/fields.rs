@@ -141,7 +141,7 @@ impl FieldChecker<'_> {
                         Severity::Error,
                         at.field(),
                         "required-field",
-                        format!("{} ({}) is required and empty", def.name, at.field()),
+                        format!("{} is required and empty", def.name),
                     );
                 }
                 continue;
@@ -340,6 +340,20 @@ impl FieldChecker<'_> {
         if t.codes.is_empty() || t.codes.contains(code) {
             return;
         }
+        let id = table.unwrap_or_default();
+        // Codes the standard leaves open: Z codes are reserved for local use in HL7's tables
+        // (Z events, Z message types), and table 0396 names coding systems by pattern
+        // (`HL7nnnn` for HL7 table nnnn, `99zzz` and `L` for local ones).
+        let open = code.starts_with('Z')
+            || (id == "0396"
+                && ((code.len() == 7
+                    && code.starts_with("HL7")
+                    && code[3..].bytes().all(|b| b.is_ascii_digit()))
+                    || code.starts_with("99")
+                    || code == "L"));
+        if open {
+            return;
+        }
         // A site may extend a user-defined table, and IS values are user-defined by type: only
         // an HL7 table read by an ID value is a rule the standard states. Whether a table is
         // HL7's is read from v2.5.1 when it has the table: the generated 2.3 definitions type
@@ -353,7 +367,6 @@ impl FieldChecker<'_> {
         } else {
             Severity::Warning
         };
-        let id = table.unwrap_or_default();
         let mut known: Vec<&str> = t.codes.iter().map(String::as_str).collect();
         known.sort_unstable();
         let list = if known.len() <= 12 {

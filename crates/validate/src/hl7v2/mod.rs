@@ -253,3 +253,56 @@ pub fn validate(msg: &Message, opts: &Options) -> Report {
     }
     report
 }
+
+/// The message validator the runner hands to the checks: the standard's definitions, plus a
+/// scenario's conformance profile (parsed once per distinct profile text).
+#[derive(Debug, Default)]
+pub struct V2Validator {
+    profiles: std::sync::Mutex<HashMap<usize, Result<std::sync::Arc<Profile>, String>>>,
+}
+
+impl V2Validator {
+    fn profile(&self, xml: &std::sync::Arc<str>) -> Result<std::sync::Arc<Profile>, String> {
+        // Keyed by the text's address: a scenario's profile is one shared allocation, loaded once.
+        let key = xml.as_ptr() as usize;
+        let mut cache = self.profiles.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(key)
+            .or_insert_with(|| Profile::parse(xml).map(std::sync::Arc::new))
+            .clone()
+    }
+}
+
+impl emr_core::check::MessageValidator for V2Validator {
+    fn check(
+        &self,
+        msg: &Message,
+        rules: &emr_core::scenario::StructureRules,
+    ) -> Vec<emr_core::check::Issue> {
+        let profile = match rules.profile.as_ref().map(|p| self.profile(p)) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                return vec![emr_core::check::Issue {
+                    error: true,
+                    text: format!("the conformance profile does not load: {e}"),
+                }]
+            }
+        };
+        let report = validate(
+            msg,
+            &Options {
+                profile: profile.as_deref(),
+            },
+        );
+        report
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Info)
+            .map(|f| emr_core::check::Issue {
+                error: f.severity == Severity::Error,
+                text: f.to_string(),
+            })
+            .collect()
+    }
+}
