@@ -121,7 +121,8 @@ fn hl7(args: Hl7Args) -> anyhow::Result<u8> {
             }
         };
         let text = String::from_utf8_lossy(&bytes);
-        let messages = emr_core::hl7::batch::split_messages(&text);
+        let split = emr_core::hl7::batch::split_batch(&text);
+        let messages = &split.messages;
         if messages.is_empty() {
             eprintln!("error: {}: no HL7 v2 message (MSH) found", file.display());
             failed += 1;
@@ -153,7 +154,17 @@ fn hl7(args: Hl7Args) -> anyhow::Result<u8> {
                     (String::new(), r)
                 }
             };
-            let (mtype, r) = report;
+            let (mtype, mut r) = report;
+            r.findings
+                .extend(split.problems.iter().filter(|(m, _, _)| *m == i).map(
+                    |(_, location, message)| hl7v2::Finding {
+                        severity: Severity::Error,
+                        location: location.clone(),
+                        group: None,
+                        rule: "batch".into(),
+                        message: message.clone(),
+                    },
+                ));
             let passes = r.passes(args.strict);
             failed += usize::from(!passes);
             if args.json {

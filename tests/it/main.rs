@@ -10,6 +10,7 @@ mod certify;
 mod cli;
 mod examples;
 mod golden_files;
+mod hl7_corpus;
 mod hl7_parser;
 mod hostile;
 mod https;

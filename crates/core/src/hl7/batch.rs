@@ -4,30 +4,69 @@
 /// Splits `text` into message texts (each starting with MSH), in order. Batch envelope segments
 /// are dropped; MLLP framing bytes are removed.
 pub fn split_messages(text: &str) -> Vec<String> {
+    split_batch(text).messages
+}
+
+/// A file of messages, split, with what broke the batch syntax
+/// (`[FHS] {[BHS] {MSH ...} [BTS]} [FTS]`, chapter 2).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Split {
+    pub messages: Vec<String>,
+    /// (index of the message it concerns, `segment N (XXX)` counted over the file's lines, text).
+    pub problems: Vec<(usize, String, String)>,
+}
+
+/// Like `split_messages`, and says where the envelope is broken: a batch header inside a message
+/// ends that message, and the segments after it belong to no message.
+pub fn split_batch(text: &str) -> Split {
     // MLLP framing bytes and byte-order marks (Windows editors write one at the start of a file)
     // are not part of any message.
     let cleaned: String = text
         .chars()
         .filter(|c| !matches!(*c, '\u{0b}' | '\u{1c}' | '\u{feff}'))
         .collect();
-    let mut messages: Vec<String> = Vec::new();
-    for line in cleaned.split(['\r', '\n']) {
-        let line = line.trim_end();
-        if line.is_empty() {
-            continue;
-        }
+    let lines: Vec<&str> = cleaned
+        .split(['\r', '\n'])
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut out = Split::default();
+    // True while segments belong to the last message; false after an envelope segment that
+    // ended it, until the next MSH.
+    let mut open = false;
+    for (n, line) in lines.iter().enumerate() {
         match line.get(..3) {
-            Some("FHS" | "BHS" | "BTS" | "FTS") => continue,
-            Some("MSH") => messages.push(format!("{line}\r")),
-            _ => {
-                if let Some(current) = messages.last_mut() {
+            Some("FHS" | "BHS") => {
+                let next_is_message = lines[n + 1..]
+                    .iter()
+                    .find(|l| !matches!(l.get(..3), Some("FHS" | "BHS")))
+                    .is_none_or(|l| l.starts_with("MSH"));
+                if open && !next_is_message {
+                    out.problems.push((
+                        out.messages.len().saturating_sub(1),
+                        format!("segment {} ({})", n + 1, &line[..3]),
+                        format!(
+                            "a batch header inside a message ends it; the segments after it belong to no message"
+                        ),
+                    ));
+                }
+                open = false;
+            }
+            Some("BTS" | "FTS") => open = false,
+            Some("MSH") => {
+                out.messages.push(format!("{line}\r"));
+                open = true;
+            }
+            _ if open => {
+                if let Some(current) = out.messages.last_mut() {
                     current.push_str(line);
                     current.push('\r');
                 }
             }
+            _ => {}
         }
     }
-    messages
+    out
 }
 
 #[cfg(test)]
@@ -51,5 +90,13 @@ mod tests {
         );
         let bom = "\u{feff}MSH|^~\\&|1\r\nPID|1\r\n";
         assert_eq!(split_messages(bom), vec!["MSH|^~\\&|1\rPID|1\r"]);
+    }
+
+    #[test]
+    fn a_batch_header_inside_a_message_ends_it() {
+        let s = split_batch("BHS|^~\\&\rMSH|^~\\&|1\rEVN|A04\rBHS|^~\\&\rPID|1\rBTS|1\r");
+        assert_eq!(s.messages, vec!["MSH|^~\\&|1\rEVN|A04\r"]);
+        assert_eq!(s.problems.len(), 1);
+        assert_eq!(s.problems[0].1, "segment 4 (BHS)");
     }
 }

@@ -115,8 +115,10 @@ impl Message {
             delimiters.escape,
             delimiters.subcomponent,
         ];
+        // The standard asks only for distinct displayable characters (chapter 2, MSH-2); a letter
+        // is a poor choice but a legal one.
         for (i, c) in declared.iter().enumerate() {
-            if c.is_alphanumeric() || *c == '\r' || *c == '\n' || declared[..i].contains(c) {
+            if c.is_control() || c.is_whitespace() || declared[..i].contains(c) {
                 return Err(perr(
                     "segment 1 (MSH)",
                     format!("MSH-1/MSH-2 declare an unusable delimiter {c:?}"),

@@ -22,6 +22,9 @@ const FILES: &[(&str, &str)] = &[
     ("2.8.2", include_str!("../../data/hl7v2/v2.8.2.json")),
 ];
 
+/// Documented corrections to the generated data (`data/hl7v2/corrections.json`).
+const CORRECTIONS: &str = include_str!("../../data/hl7v2/corrections.json");
+
 /// Versions hl7apy has no package for, checked with the nearest earlier definitions.
 const NEAREST: &[(&str, &str)] = &[("2.7.1", "2.7")];
 
@@ -39,11 +42,115 @@ pub fn for_version(version: &str) -> Option<&'static Definitions> {
     let i = FILES.iter().position(|(v, _)| *v == version)?;
     PARSED[i]
         .get_or_init(|| {
-            serde_json::from_str::<Raw>(FILES[i].1)
+            let mut defs = serde_json::from_str::<Raw>(FILES[i].1)
                 .ok()
-                .map(Definitions::from)
+                .map(Definitions::from)?;
+            if let Ok(c) = serde_json::from_str::<Corrections>(CORRECTIONS) {
+                c.apply(&mut defs);
+            }
+            Some(defs)
         })
         .as_ref()
+}
+
+#[derive(Deserialize)]
+struct Corrections {
+    fields: Vec<FieldFix>,
+    tables: Vec<TableFix>,
+    inherit: Vec<Inherit>,
+}
+
+#[derive(Deserialize)]
+struct FieldFix {
+    versions: Vec<String>,
+    segment: String,
+    field: usize,
+    usage: Option<String>,
+    min: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct TableFix {
+    versions: Vec<String>,
+    table: String,
+    add: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Inherit {
+    version: String,
+    from: String,
+    what: String,
+}
+
+impl Corrections {
+    fn apply(&self, defs: &mut Definitions) {
+        let applies = |vs: &[String]| vs.iter().any(|v| v == "*" || *v == defs.version);
+        for f in &self.fields {
+            if !applies(&f.versions) {
+                continue;
+            }
+            if let Some(item) = defs
+                .segments
+                .get_mut(&f.segment)
+                .and_then(|s| s.get_mut(f.field.wrapping_sub(1)))
+            {
+                if let Some(u) = &f.usage {
+                    item.usage = u.clone();
+                }
+                if let Some(m) = f.min {
+                    item.min = m;
+                }
+            }
+        }
+        for t in &self.tables {
+            if applies(&t.versions) {
+                if let Some(table) = defs.tables.get_mut(&t.table) {
+                    table.codes.extend(t.add.iter().cloned());
+                }
+            }
+        }
+        for inh in self.inherit.iter().filter(|i| i.version == defs.version) {
+            // The source version is parsed on its own, without corrections (no recursion).
+            let Some(Ok(src)) = FILES
+                .iter()
+                .find(|(v, _)| *v == inh.from)
+                .map(|(_, text)| serde_json::from_str::<Raw>(text).map(Definitions::from))
+            else {
+                continue;
+            };
+            match inh.what.as_str() {
+                "repetition" => {
+                    for (name, fields) in defs.segments.iter_mut() {
+                        let Some(theirs) = src.segments.get(name) else {
+                            continue;
+                        };
+                        for (mine, other) in fields.iter_mut().zip(theirs) {
+                            if mine.max == Some(1) && other.max.is_none() {
+                                mine.max = None;
+                            }
+                        }
+                    }
+                }
+                "component-tables" => {
+                    for (name, comps) in defs.datatypes.iter_mut() {
+                        let Some(theirs) = src.datatypes.get(name) else {
+                            continue;
+                        };
+                        for (mine, other) in comps.iter_mut().zip(theirs) {
+                            if mine.table.is_none() && other.table.is_some() {
+                                mine.table = other.table.clone();
+                            }
+                        }
+                    }
+                    for (id, table) in src.tables {
+                        defs.tables.entry(id).or_insert(table);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// A field of a segment or a component of a data type.

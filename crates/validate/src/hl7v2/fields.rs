@@ -135,6 +135,19 @@ impl FieldChecker<'_> {
             if def.usage == "W" {
                 continue;
             }
+            // OBX-2 is conditional: the type of OBX-5, required when OBX-5 has a value.
+            if raw.is_empty()
+                && is_obx2(&seg.name, n)
+                && seg.fields.get(4).is_some_and(|v| !v.is_empty())
+            {
+                self.push(
+                    Severity::Error,
+                    at.field(),
+                    "required-field",
+                    format!("{} is required when OBX-5 has a value", def.name),
+                );
+                continue;
+            }
             if raw.is_empty() {
                 if def.usage == "R" || def.min >= 1 {
                     self.push(
@@ -148,6 +161,15 @@ impl FieldChecker<'_> {
             }
             if is_msh && n <= 2 {
                 continue; // the delimiters themselves
+            }
+            let varies = def
+                .datatype
+                .as_deref()
+                .is_some_and(|d| d.eq_ignore_ascii_case("varies"));
+            // QPD-3 onwards (and other `varies` fields but OBX-5) are laid out by the query's own
+            // definition, repetition and length included (chapter 5).
+            if varies && !(seg.name == "OBX" && n == 5) {
+                continue;
             }
             let reps = raw.split(self.d.repetition).count();
             if def.max == Some(0) {
@@ -190,20 +212,16 @@ impl FieldChecker<'_> {
             }
             let mut dt = def.datatype.as_deref().unwrap_or("ST");
             // OBX-5's type is the one OBX-2 names.
-            let varies;
-            if dt.eq_ignore_ascii_case("varies") {
-                if seg.name == "OBX" && n == 5 {
-                    varies = seg
-                        .fields
-                        .get(1)
-                        .map(|v| v.split(self.d.component).next().unwrap_or(""))
-                        .unwrap_or("")
-                        .to_string();
-                    dt = &varies;
-                    if dt.is_empty() {
-                        continue;
-                    }
-                } else {
+            let obx2;
+            if varies {
+                obx2 = seg
+                    .fields
+                    .get(1)
+                    .map(|v| v.split(self.d.component).next().unwrap_or(""))
+                    .unwrap_or("")
+                    .to_string();
+                dt = &obx2;
+                if dt.is_empty() {
                     continue;
                 }
             }
@@ -261,6 +279,21 @@ impl FieldChecker<'_> {
             return;
         }
         if defs.primitives.contains(dt) || !defs.datatypes.contains_key(dt) {
+            // Parts a primitive does not have (later versions' extensions) are ignored by a
+            // receiver (chapter 2): the value is the first part; the rest only warrants a note.
+            let mut first = self.part(text, level).next().unwrap_or(text);
+            if level == 0 {
+                first = first.split(self.d.subcomponent).next().unwrap_or(first);
+            }
+            if first.len() < text.len() && level < 2 {
+                self.push(
+                    Severity::Warning,
+                    location.to_string(),
+                    "extra-component",
+                    format!("{dt} has no components; {text:?} is read as {first:?}"),
+                );
+            }
+            let text = first;
             let v = self.decoded(text);
             let ok = match dt {
                 "DT" => dt_ok(&v),
@@ -341,17 +374,13 @@ impl FieldChecker<'_> {
             return;
         }
         let id = table.unwrap_or_default();
-        // Codes the standard leaves open: Z codes are reserved for local use in HL7's tables
-        // (Z events, Z message types), and table 0396 names coding systems by pattern
-        // (`HL7nnnn` for HL7 table nnnn, `99zzz` and `L` for local ones).
-        let open = code.starts_with('Z')
-            || (id == "0396"
-                && ((code.len() == 7
-                    && code.starts_with("HL7")
-                    && code[3..].bytes().all(|b| b.is_ascii_digit()))
-                    || code.starts_with("99")
-                    || code == "L"));
-        if open {
+        // Codes the standard leaves open: message types, trigger events and structures starting
+        // with Z are reserved for local messages (chapter 2); table 0396 names coding systems by
+        // pattern (`HL7nnnn` for HL7 table nnnn, `99zzz` local, ...).
+        if matches!(id, "0076" | "0003" | "0354") && code.starts_with('Z') {
+            return;
+        }
+        if id == "0396" && coding_system_pattern(code) {
             return;
         }
         // A site may extend a user-defined table, and IS values are user-defined by type: only
@@ -362,11 +391,14 @@ impl FieldChecker<'_> {
             |defs: &Definitions| defs.tables.get(table.unwrap_or_default()).map(|t| t.kind);
         let reference = super::defs::for_version("2.5.1").and_then(hl7_table);
         let kind = reference.unwrap_or(t.kind);
-        let severity = if kind == TableKind::Hl7 && t.kind == TableKind::Hl7 && dt == "ID" {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
+        // 0396 is the one HL7 table kept outside the published versions and extended between
+        // them: a name it lacks may be a later or a local one.
+        let severity =
+            if kind == TableKind::Hl7 && t.kind == TableKind::Hl7 && dt == "ID" && id != "0396" {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
         let mut known: Vec<&str> = t.codes.iter().map(String::as_str).collect();
         known.sort_unstable();
         let list = if known.len() <= 12 {
@@ -381,6 +413,28 @@ impl FieldChecker<'_> {
             format!("{code:?} is not in table {id} {} ({list})", t.name),
         );
     }
+}
+
+fn is_obx2(seg: &str, n: usize) -> bool {
+    seg == "OBX" && n == 2
+}
+
+/// The pattern entries of table 0396 (coding systems).
+fn coding_system_pattern(code: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    code == "L"
+        || (code.starts_with("99") && code.len() > 2)
+        || code
+            .strip_prefix("HL7")
+            .is_some_and(|r| r.len() == 4 && digits(r))
+        || code.strip_prefix("ISO").is_some_and(digits)
+        || code
+            .strip_prefix("IBT")
+            .is_some_and(|r| r.len() == 4 && digits(r))
+        || code
+            .strip_prefix("NCPDP")
+            .is_some_and(|r| r.len() == 7 && digits(r))
+        || code.strip_prefix("X12DE").is_some_and(digits)
 }
 
 #[cfg(test)]

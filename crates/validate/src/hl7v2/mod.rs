@@ -141,6 +141,36 @@ pub fn validate(msg: &Message, opts: &Options) -> Report {
     };
     let structure = defs.structure_id(&code, &trigger, &declared);
     report.structure = structure.map(str::to_string);
+    // MSH-9.3 must be the structure table 0354 gives the event (checked where both are known
+    // and actually differ).
+    if let (Some(s), Some(mapped)) = (structure, defs.events.get(&format!("{code}^{trigger}"))) {
+        if !declared.is_empty()
+            && s == declared
+            && mapped != s
+            && defs.structures.get(mapped).map(|m| format!("{m:?}"))
+                != defs.structures.get(s).map(|m| format!("{m:?}"))
+        {
+            // A warning: the event → structure map comes from the v2.9 edition of table 0354
+            // (older editions assigned some events elsewhere: RSP^K22 used RSP_K21 up to v2.7).
+            report.findings.push(finding(
+                Severity::Warning,
+                "MSH-9.3".into(),
+                "structure",
+                format!(
+                    "{code}^{trigger} has the structure {mapped} in v{}, not {declared}",
+                    defs.version
+                ),
+            ));
+        }
+    }
+    // A Z message type or event is a locally defined message (chapter 2): the site may add to the
+    // structure it starts from, so structure problems are notes, not errors.
+    let local = code.starts_with('Z') || trigger.starts_with('Z');
+    let structure_severity = if local {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
     // Occurrence of each segment, counted as we go (linear, whatever the segment count).
     let mut counts: HashMap<&str, usize> = HashMap::new();
     let occurrences: Vec<usize> = msg
@@ -203,7 +233,7 @@ pub fn validate(msg: &Message, opts: &Options) -> Report {
                             format!("{name} is not a segment of v{}", defs.version)
                         };
                         report.findings.push(finding(
-                            Severity::Error,
+                            structure_severity,
                             at,
                             if known {
                                 "segment-order"
@@ -216,7 +246,7 @@ pub fn validate(msg: &Message, opts: &Options) -> Report {
                     grammar::Problem::Ends { owed } => {
                         for (name, group) in owed {
                             let mut f = finding(
-                                Severity::Error,
+                                structure_severity,
                                 format!("segment {name}"),
                                 "required-segment",
                                 format!(
