@@ -12,6 +12,9 @@ use serde_json::Value;
 use crate::common::{harness, repo};
 
 /// (file, message index) → why the validator's errors differ from EXPECTED.json.
+/// Per message: whether the validator passed it, and its errors as (location, rule).
+type Verdicts = BTreeMap<(String, u64), (bool, BTreeSet<(String, String)>)>;
+
 const KNOWN: &[(&str, usize, &str)] = &[(
     "hapi/hapi-adt-a03-v25-empty-pv1-crlf.hl7",
     1,
@@ -35,7 +38,7 @@ fn every_corpus_message_gets_its_expected_verdict_and_errors() {
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = harness(&dir, &arg_refs, &[]);
     assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
-    let mut got: BTreeMap<(String, u64), (bool, BTreeSet<(String, String)>)> = BTreeMap::new();
+    let mut got = Verdicts::new();
     for line in out.stdout.lines() {
         let v: Value = serde_json::from_str(line).expect("JSON line");
         let errors = v["findings"]

@@ -45,9 +45,7 @@ pub fn split_batch(text: &str) -> Split {
                     out.problems.push((
                         out.messages.len().saturating_sub(1),
                         format!("segment {} ({})", n + 1, &line[..3]),
-                        format!(
-                            "a batch header inside a message ends it; the segments after it belong to no message"
-                        ),
+                        "a batch header inside a message ends it; the segments after it belong to no message".to_string(),
                     ));
                 }
                 open = false;
