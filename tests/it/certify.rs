@@ -49,19 +49,51 @@ async fn sandbox_keeps_every_hl7_rule() {
 }
 
 #[tokio::test]
-async fn a_broken_msa2_fails_exactly_the_msa2_check() {
+async fn an_ack_that_names_another_message_fails_every_check_that_sent_one() {
+    // Every ACK is matched to its message by MSA-2, in every check: a peer whose MSA-2 is wrong
+    // fails them all, not only the check that is about MSA-2.
     let r = certify_sandbox(Faults {
         broken: vec![Rule::WrongMsa2],
         ..Default::default()
     })
     .await;
-    let not_passed: Vec<_> = verdicts(&r)
+    let passed: Vec<_> = verdicts(&r)
         .into_iter()
-        .filter(|(_, v)| *v != Verdict::Pass)
+        .filter(|(_, v)| *v == Verdict::Pass)
         .collect();
-    assert_eq!(not_passed, vec![("hl7.original.msa2", Verdict::Fail)]);
-    let msa2 = &r.checks[1];
+    assert!(passed.is_empty(), "{passed:?}");
+    let msa2 = r
+        .checks
+        .iter()
+        .find(|c| c.id == "hl7.original.msa2")
+        .expect("msa2 check");
     assert!(msa2.reason.contains("-WRONG"), "{}", msa2.reason);
+}
+
+#[tokio::test]
+async fn a_peer_answering_with_stale_acks_fails_certify() {
+    // The right code for the wrong message: each message after the first on a connection gets
+    // the ACK of the one before. Judging MSA-1 alone, this passed the many-messages check.
+    let r = certify_sandbox(Faults {
+        broken: vec![Rule::StaleAck],
+        ..Default::default()
+    })
+    .await;
+    let v: std::collections::BTreeMap<&str, Verdict> = verdicts(&r).into_iter().collect();
+    assert_eq!(v.get("hl7.mllp.many"), Some(&Verdict::Fail), "{v:?}");
+    let many = r
+        .checks
+        .iter()
+        .find(|c| c.id == "hl7.mllp.many")
+        .expect("many");
+    assert!(
+        many.reason.contains("answers another message"),
+        "{}",
+        many.reason
+    );
+    // Checks that send one message per connection (or one message twice: the duplicate check)
+    // see no difference.
+    assert_eq!(v.get("hl7.original.accept"), Some(&Verdict::Pass), "{v:?}");
 }
 
 #[tokio::test]

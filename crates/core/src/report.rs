@@ -25,8 +25,18 @@ pub struct RunReport {
     /// a run say nothing about who answered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls_insecure: bool,
+    /// HL7 v2 over MLLP: messages sent, and how often the peer had closed the connection so a
+    /// new one was opened (engines that close after every ACK show one per message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mllp: Option<MllpSummary>,
     pub summary: Summary,
     pub scenarios: Vec<ScenarioResult>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MllpSummary {
+    pub messages: u64,
+    pub reconnects: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -39,6 +39,9 @@ pub struct Faults {
 pub enum Rule {
     /// MLLP: MSA-2 names a control id other than the message's MSH-10.
     WrongMsa2,
+    /// MLLP: every message after the first on a connection is answered with the previous
+    /// message's ACK (a stale ACK: right code, wrong message).
+    StaleAck,
     /// FHIR: no ETag header on any answer.
     NoEtag,
     /// FHIR: a create answers 200 OK instead of 201 Created.

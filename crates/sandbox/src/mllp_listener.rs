@@ -98,6 +98,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut framed = Framed::new(stream, MllpCodec::default());
+    let mut previous: Option<String> = None;
     loop {
         let frame = tokio::select! {
             f = tokio::time::timeout(idle, framed.next()) => match f {
@@ -135,7 +136,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
-        if framed.send(ack.render().as_bytes()).await.is_err() {
+        let mut rendered = ack.render();
+        if faults.breaks(Rule::StaleAck) {
+            let fresh = rendered.clone();
+            if let Some(old) = previous.replace(fresh) {
+                rendered = old;
+            }
+        }
+        if framed.send(rendered.as_bytes()).await.is_err() {
             return;
         }
     }

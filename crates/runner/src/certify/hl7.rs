@@ -266,10 +266,25 @@ async fn one(
     match ack {
         Err(e) => judged(Verdict::Error, e, ex),
         Ok(ack) => {
+            if let Some(stale) = answers_another(&ack, &ctrl) {
+                return judged(Verdict::Fail, stale, ex);
+            }
             let (verdict, reason) = judge(&ack, &ctrl);
             judged(verdict, reason, ex)
         }
     }
+}
+
+/// Why `ack` is not the answer to the message sent with control id `ctrl` (MSA-2 names
+/// another): a peer answering with an earlier message's ACK passes any check that looks only at
+/// MSA-1. `None` when it is the answer.
+fn answers_another(ack: &Message, ctrl: &str) -> Option<String> {
+    let got = msa(ack, 2);
+    (got != ctrl).then(|| {
+        format!(
+            "the ACK answers another message: MSA-2 = {got:?}, but the message sent was {ctrl:?}"
+        )
+    })
 }
 
 /// Judges MSA-1 against the wanted codes; `need_err` also asks for an ERR segment.
@@ -394,18 +409,24 @@ fn enhanced_reject(ctx: &mut Ctx) -> BoxFuture<'_, Judged> {
 
 fn duplicate(ctx: &mut Ctx) -> BoxFuture<'_, Judged> {
     Box::pin(async move {
-        let (text, _) = ctx.message(Variant::default());
+        let (text, ctrl) = ctx.message(Variant::default());
         let mut client = match ctx.client() {
             Ok(c) => c,
             Err(e) => return judged(Verdict::Error, e.clone(), exchange(&text, None, Some(&e))),
         };
         let (first, ack) = send(&mut client, &text).await;
-        if let Err(e) = ack {
-            return (
-                Verdict::Error,
-                format!("the first send got {e}"),
-                vec![first],
-            );
+        let first_ack = match ack {
+            Ok(a) => a,
+            Err(e) => {
+                return (
+                    Verdict::Error,
+                    format!("the first send got {e}"),
+                    vec![first],
+                )
+            }
+        };
+        if let Some(stale) = answers_another(&first_ack, &ctrl) {
+            return (Verdict::Fail, stale, vec![first]);
         }
         let (second, ack) = send(&mut client, &text).await;
         let evidence = vec![first, second];
@@ -416,6 +437,9 @@ fn duplicate(ctx: &mut Ctx) -> BoxFuture<'_, Judged> {
                 return (Verdict::Fail, reason, evidence);
             }
         };
+        if let Some(stale) = answers_another(&ack, &ctrl) {
+            return (Verdict::Fail, stale, evidence);
+        }
         let code = msa(&ack, 1);
         let (verdict, reason) = match code.as_str() {
             "AA" | "CA" => (
@@ -437,7 +461,7 @@ fn duplicate(ctx: &mut Ctx) -> BoxFuture<'_, Judged> {
 
 fn split_frame(ctx: &mut Ctx) -> BoxFuture<'_, Judged> {
     Box::pin(async move {
-        let (text, _) = ctx.message(Variant::default());
+        let (text, ctrl) = ctx.message(Variant::default());
         if ctx.config.tls.is_some() {
             return judged(
                 Verdict::Skip,
@@ -457,6 +481,11 @@ fn split_frame(ctx: &mut Ctx) -> BoxFuture<'_, Judged> {
                 let ex = exchange(&text, Some(&got), None);
                 match Message::parse(&got) {
                     Err(e) => judged(Verdict::Fail, format!("the answer does not parse: {e}"), ex),
+                    Ok(ack) if answers_another(&ack, &ctrl).is_some() => judged(
+                        Verdict::Fail,
+                        answers_another(&ack, &ctrl).unwrap_or_default(),
+                        ex,
+                    ),
                     Ok(ack) => {
                         let (verdict, reason) = code_in(&ack, &["AA"], false);
                         judged(
@@ -512,7 +541,7 @@ fn many_on_one_connection(ctx: &mut Ctx) -> BoxFuture<'_, Judged> {
         let mut answered = 0;
         let mut problems = Vec::new();
         for i in 0..N {
-            let (text, _) = ctx.message(Variant::default());
+            let (text, ctrl) = ctx.message(Variant::default());
             let (ex, ack) = send(&mut client, &text).await;
             // Keep the first and any that went wrong: ten identical exchanges say nothing more.
             let keep = i == 0;
@@ -521,6 +550,11 @@ fn many_on_one_connection(ctx: &mut Ctx) -> BoxFuture<'_, Judged> {
                 evidence.push(ex);
             }
             match ack {
+                Ok(a) if answers_another(&a, &ctrl).is_some() => problems.push(format!(
+                    "message {}: {}",
+                    i + 1,
+                    answers_another(&a, &ctrl).unwrap_or_default()
+                )),
                 Ok(a) if msa(&a, 1) == "AA" => answered += 1,
                 Ok(a) => problems.push(format!("message {} answered {:?}", i + 1, msa(&a, 1))),
                 // Nothing answered at all: the endpoint is unreachable, not judged.
@@ -531,7 +565,7 @@ fn many_on_one_connection(ctx: &mut Ctx) -> BoxFuture<'_, Judged> {
                 }
             }
         }
-        let reconnects = client.connections.saturating_sub(1);
+        let reconnects = client.connections.saturating_sub(1).max(client.reconnects);
         if reconnects > 0 {
             problems.push(format!(
                 "the connection had to be reopened {reconnects} time(s)"

@@ -114,6 +114,13 @@ pub fn render(report: &RunReport, color: bool) -> String {
         report.duration_ms,
         if report.partial { " (PARTIAL: interrupted)" } else { "" }
     );
+    if let Some(m) = report.mllp.filter(|m| m.messages > 0) {
+        let _ = writeln!(
+            out,
+            "MLLP: {} message(s), {} reconnect(s) (the peer closed the connection between messages)",
+            m.messages, m.reconnects
+        );
+    }
     out
 }
 

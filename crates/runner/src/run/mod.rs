@@ -99,6 +99,13 @@ impl Runner {
             seed: self.opts.seed,
             partial: self.interrupted(),
             tls_insecure: false,
+            mllp: self.mllp.as_ref().map(|p| {
+                let (messages, reconnects) = p.stats();
+                emr_core::report::MllpSummary {
+                    messages,
+                    reconnects,
+                }
+            }),
             summary: RunReport::summarize(&results),
             scenarios: results,
         }
@@ -411,6 +418,13 @@ impl Runner {
                 return None;
             }
         };
+        mllp.record(client.last_reconnected);
+        if client.last_reconnected {
+            out.notes.push(
+                "the peer had closed the connection after its last ACK: sent on a new connection"
+                    .into(),
+            );
+        }
         mllp.checkin(client);
         let ack_text = String::from_utf8_lossy(&answer).into_owned();
         let (checks, ack) = check::hl7::evaluate(

@@ -79,6 +79,11 @@ pub struct MllpClient {
     last_used: Instant,
     /// Connections opened so far (1 for a run that never had to reconnect).
     pub connections: u64,
+    /// Connections reopened because the peer had closed the previous one (many engines close
+    /// after every ACK), counted so a report can say so.
+    pub reconnects: u64,
+    /// Whether the last `send` had to reconnect.
+    pub last_reconnected: bool,
 }
 
 impl MllpClient {
@@ -95,6 +100,8 @@ impl MllpClient {
             conn: None,
             last_used: Instant::now(),
             connections: 0,
+            reconnects: 0,
+            last_reconnected: false,
         })
     }
 
@@ -148,15 +155,20 @@ impl MllpClient {
     }
 
     /// Drops a connection the peer has closed (or that sat idle too long) before it is reused.
-    fn check_reusable(&mut self) {
+    /// Returns true when the peer had closed it.
+    fn check_reusable(&mut self) -> bool {
         if self.last_used.elapsed() > self.config.idle_timeout {
             self.conn = None;
-            return;
+            return false;
         }
         if let Some(conn) = self.conn.as_mut() {
             match conn.next().now_or_never() {
-                None => {}                                           // nothing to read: still open
-                Some(None) | Some(Some(Err(_))) => self.conn = None, // closed or broken while idle
+                None => {} // nothing to read: still open
+                Some(None) | Some(Some(Err(_))) => {
+                    // Closed or broken while idle.
+                    self.conn = None;
+                    return true;
+                }
                 Some(Some(Ok(frame))) => {
                     tracing::warn!(
                         bytes = frame.len(),
@@ -165,15 +177,33 @@ impl MllpClient {
                 }
             }
         }
+        false
     }
 
     /// Sends one message and waits for one answer frame. Returns the answer's bytes.
+    ///
+    /// Many engines (hl7apy's server, several interface engines) close the connection after
+    /// every ACK. A close seen before sending means a new connection; a close that arrives only
+    /// as the answer to a message sent on a reused connection means the peer never read that
+    /// message (it had hung up after the previous ACK), so it is sent once more on a new
+    /// connection. Only a message sent on a fresh connection and not answered is an error.
     pub async fn send(&mut self, message: &[u8]) -> Result<Vec<u8>, MllpError> {
-        self.check_reusable();
-        if self.conn.is_none() {
+        self.last_reconnected = false;
+        let closed_while_idle = self.check_reusable();
+        let reused = self.conn.is_some();
+        if !reused {
             self.connect().await?;
+            if closed_while_idle {
+                self.note_reconnect();
+            }
         }
-        let result = self.exchange(message).await;
+        let mut result = self.exchange(message).await;
+        if reused && matches!(result, Err(MllpError::PeerClosed)) {
+            self.conn = None;
+            self.connect().await?;
+            self.note_reconnect();
+            result = self.exchange(message).await;
+        }
         if result.is_err() {
             // Never reuse a connection after an error: its framing state is unknown.
             self.conn = None;
@@ -182,12 +212,22 @@ impl MllpClient {
         result
     }
 
+    fn note_reconnect(&mut self) {
+        self.reconnects += 1;
+        self.last_reconnected = true;
+        tracing::debug!(addr = %self.config.addr, "MLLP peer had closed the connection: reconnected");
+    }
+
     async fn exchange(&mut self, message: &[u8]) -> Result<Vec<u8>, MllpError> {
         let read_timeout = self.config.read_timeout;
         let Some(conn) = self.conn.as_mut() else {
             return Err(MllpError::PeerClosed);
         };
-        conn.send(message).await?;
+        // A write into a connection the peer has closed fails as a reset: the same as no answer.
+        conn.send(message).await.map_err(|e| match e {
+            FrameError::Io(io) if is_reset(&io) => MllpError::PeerClosed,
+            e => e.into(),
+        })?;
         match tokio::time::timeout(read_timeout, conn.next()).await {
             Err(_) => Err(MllpError::Timeout(read_timeout)),
             Ok(None) => Err(MllpError::PeerClosed),

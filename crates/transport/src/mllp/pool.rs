@@ -1,6 +1,7 @@
 //! A pool of MLLP connections: a sequential run reuses one connection for every message; a load
 //! run gets one connection per concurrent iteration, each reused, instead of queueing on one.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::client::{MllpClient, MllpConfig, MllpError};
@@ -8,6 +9,8 @@ use super::client::{MllpClient, MllpConfig, MllpError};
 pub struct MllpPool {
     config: MllpConfig,
     idle: Mutex<Vec<MllpClient>>,
+    messages: AtomicU64,
+    reconnects: AtomicU64,
 }
 
 impl MllpPool {
@@ -17,6 +20,8 @@ impl MllpPool {
         Ok(MllpPool {
             config,
             idle: Mutex::new(vec![first]),
+            messages: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
         })
     }
 
@@ -30,6 +35,22 @@ impl MllpPool {
             Some(c) => Ok(c),
             None => MllpClient::new(self.config.clone()),
         }
+    }
+
+    /// Counts one message sent, and whether it needed a new connection.
+    pub fn record(&self, reconnected: bool) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
+        if reconnected {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// (messages sent, reconnects) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.messages.load(Ordering::Relaxed),
+            self.reconnects.load(Ordering::Relaxed),
+        )
     }
 
     /// Returns a client for reuse (its connection, if still open, goes with it).
