@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Third-party test targets for emr-harness (see shared/TARGETS.md): the SEKMET FHIR R4 server and a
-# python-hl7 MLLP ACK peer (tests/peers/hl7_ack_server.py). Everything listens on 127.0.0.1 only.
+# Third-party test targets for emr-harness (see shared/TARGETS.md): the SEKMET FHIR R4 server, a
+# python-hl7 MLLP ACK peer (tests/peers/hl7_ack_server.py) and an hl7apy MLLP peer that closes the
+# connection after every message (tests/peers/hl7apy_server.py). Everything listens on 127.0.0.1.
 #
 # Run:     bash .ci/targets.sh install|start|stop|reset|status
 #          vars="$(bash .ci/targets.sh start)" || exit 1; export $vars   # start prints only KEY=VALUE
@@ -8,7 +9,7 @@
 # Source:  source .ci/targets.sh; targets_install; targets_start (exports the variables); ...; targets_stop
 #          (sourcing defines functions only; it never sets -e or exits the calling shell)
 #
-# Env:     SEKMET_PORT (8090), HL7_PEER_PORT (2575), TARGETS_READY_TIMEOUT (60 s),
+# Env:     SEKMET_PORT (8090), HL7_PEER_PORT (2575), HL7APY_PEER_PORT (2577), TARGETS_READY_TIMEOUT (60 s),
 #          TARGETS_STATE_DIR (default /tmp/emr-harness-targets-<uid>-<hash of repo path>), PYTHON (python3)
 # State:   $TARGETS_STATE_DIR/{settings.yaml,data/,sekmet.log,hl7-peer.log,pids,env}
 # Install: .venv-targets/ at the repo root (not tracked; ignore it in .gitignore).
@@ -17,6 +18,7 @@ TARGETS_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGETS_VENV="$TARGETS_REPO_ROOT/.venv-targets"
 TARGETS_SEKMET_VERSION="0.1.1"
 TARGETS_HL7_VERSION="0.4.5"
+TARGETS_HL7APY_VERSION="1.3.5"
 # Exact versions of every dependency, as resolved and checked on 2026-11-25 (Python 3.11). Keeps a
 # fresh machine identical to the one these notes were written on; bump together with the two above.
 TARGETS_CONSTRAINTS="annotated-doc==0.0.7
@@ -33,6 +35,7 @@ fhir_core==1.1.12
 fhir.resources==8.3.0
 fhirpathpy==2.2.4
 h11==0.16.0
+hl7apy==1.3.5
 httpcore==1.0.9
 httptools==0.9.0
 httpx==0.28.1
@@ -91,23 +94,27 @@ _targets_alive() {
 # $1 is still the process we started (guards against a stale pid file and a reused PID).
 _targets_ours() {
     local marker
-    case "$2" in sekmet) marker="sekmet" ;; hl7-peer) marker="hl7_ack_server.py" ;; *) return 1 ;; esac
+    case "$2" in
+        sekmet) marker="sekmet" ;; hl7-peer) marker="hl7_ack_server.py" ;; hl7apy-peer) marker="hl7apy_server.py" ;;
+        *) return 1 ;;
+    esac
     [[ -r "/proc/$1/cmdline" ]] || return 0
     tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$marker"
 }
 
 _targets_installed() {
     [[ -x "$TARGETS_VENV/bin/sekmet" && -x "$TARGETS_VENV/bin/python" ]] || return 1
-    "$TARGETS_VENV/bin/python" - "$TARGETS_SEKMET_VERSION" "$TARGETS_HL7_VERSION" <<'EOF' 2>/dev/null
+    "$TARGETS_VENV/bin/python" - "$TARGETS_SEKMET_VERSION" "$TARGETS_HL7_VERSION" "$TARGETS_HL7APY_VERSION" <<'EOF' 2>/dev/null
 import sys
 from importlib.metadata import version
-sys.exit(0 if (version("sekmet-fhir"), version("hl7")) == (sys.argv[1], sys.argv[2]) else 1)
+want = tuple(sys.argv[1:4])
+sys.exit(0 if (version("sekmet-fhir"), version("hl7"), version("hl7apy")) == want else 1)
 EOF
 }
 
 targets_install() {
     if _targets_installed; then
-        _targets_log "sekmet-fhir $TARGETS_SEKMET_VERSION and hl7 $TARGETS_HL7_VERSION already in $TARGETS_VENV"
+        _targets_log "sekmet-fhir $TARGETS_SEKMET_VERSION, hl7 $TARGETS_HL7_VERSION and hl7apy $TARGETS_HL7APY_VERSION already in $TARGETS_VENV"
         return 0
     fi
     local py="${PYTHON:-python3}" start=$SECONDS constraints
@@ -118,9 +125,10 @@ targets_install() {
     fi
     constraints="$(mktemp)"
     printf '%s\n' "$TARGETS_CONSTRAINTS" >"$constraints"
-    _targets_log "pip install sekmet-fhir==$TARGETS_SEKMET_VERSION hl7==$TARGETS_HL7_VERSION"
+    _targets_log "pip install sekmet-fhir==$TARGETS_SEKMET_VERSION hl7==$TARGETS_HL7_VERSION hl7apy==$TARGETS_HL7APY_VERSION"
     if ! "$TARGETS_VENV/bin/pip" install --disable-pip-version-check -q -c "$constraints" \
-            "sekmet-fhir==$TARGETS_SEKMET_VERSION" "hl7==$TARGETS_HL7_VERSION" >&2; then
+            "sekmet-fhir==$TARGETS_SEKMET_VERSION" "hl7==$TARGETS_HL7_VERSION" \
+            "hl7apy==$TARGETS_HL7APY_VERSION" >&2; then
         rm -f "$constraints"
         _targets_fail "pip install failed"; return 1
     fi
@@ -161,15 +169,16 @@ _targets_sekmet_ready() { curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$
 
 targets_start() {
     local sekmet_port="${SEKMET_PORT:-8090}" hl7_port="${HL7_PEER_PORT:-2575}" timeout="${TARGETS_READY_TIMEOUT:-60}"
-    local state start=$SECONDS sekmet_pid hl7_pid p
+    local apy_port="${HL7APY_PEER_PORT:-2577}"
+    local state start=$SECONDS sekmet_pid hl7_pid apy_pid p
     state="$(_targets_state_dir)"
-    for p in "$sekmet_port" "$hl7_port" "$timeout"; do
-        [[ "$p" =~ ^[0-9]+$ ]] || { _targets_fail "not a number: '$p' (SEKMET_PORT, HL7_PEER_PORT, TARGETS_READY_TIMEOUT)"; return 1; }
+    for p in "$sekmet_port" "$hl7_port" "$apy_port" "$timeout"; do
+        [[ "$p" =~ ^[0-9]+$ ]] || { _targets_fail "not a number: '$p' (SEKMET_PORT, HL7_PEER_PORT, HL7APY_PEER_PORT, TARGETS_READY_TIMEOUT)"; return 1; }
     done
     _targets_installed || { _targets_fail "targets not installed: run 'bash .ci/targets.sh install' first"; return 1; }
     command -v curl >/dev/null || { _targets_fail "curl not found"; return 1; }
     [[ -f "$state/pids" ]] && targets_stop
-    for p in "$sekmet_port" "$hl7_port"; do
+    for p in "$sekmet_port" "$hl7_port" "$apy_port"; do
         if _targets_port_open "$p"; then
             _targets_fail "port 127.0.0.1:$p is already in use:"; ss -ltnp "sport = :$p" >&2 2>/dev/null; return 1
         fi
@@ -189,19 +198,25 @@ EOF
     hl7_pid="$(_targets_spawn "$state" "$state/hl7-peer.log" \
         "$TARGETS_VENV/bin/python" "$TARGETS_REPO_ROOT/tests/peers/hl7_ack_server.py" 127.0.0.1 "$hl7_port")" || {
         kill -TERM "$sekmet_pid" 2>/dev/null; return 1; }
-    printf 'sekmet %s\nhl7-peer %s\n' "$sekmet_pid" "$hl7_pid" >"$state/pids"
-    _targets_log "sekmet pid $sekmet_pid (log $state/sekmet.log), hl7 peer pid $hl7_pid (log $state/hl7-peer.log)"
+    apy_pid="$(_targets_spawn "$state" "$state/hl7apy-peer.log" \
+        "$TARGETS_VENV/bin/python" "$TARGETS_REPO_ROOT/tests/peers/hl7apy_server.py" 127.0.0.1 "$apy_port")" || {
+        kill -TERM "$sekmet_pid" "$hl7_pid" 2>/dev/null; return 1; }
+    printf 'sekmet %s\nhl7-peer %s\nhl7apy-peer %s\n' "$sekmet_pid" "$hl7_pid" "$apy_pid" >"$state/pids"
+    _targets_log "sekmet pid $sekmet_pid (log $state/sekmet.log), hl7 peer pid $hl7_pid (log $state/hl7-peer.log), hl7apy peer pid $apy_pid (log $state/hl7apy-peer.log)"
 
     if ! _targets_wait "SEKMET on 127.0.0.1:$sekmet_port" "$sekmet_pid" "$state/sekmet.log" "$timeout" \
             _targets_sekmet_ready "$sekmet_port" ||
        ! _targets_wait "HL7 peer on 127.0.0.1:$hl7_port" "$hl7_pid" "$state/hl7-peer.log" "$timeout" \
-            _targets_port_open "$hl7_port"; then
+            _targets_port_open "$hl7_port" ||
+       ! _targets_wait "hl7apy peer on 127.0.0.1:$apy_port" "$apy_pid" "$state/hl7apy-peer.log" "$timeout" \
+            _targets_port_open "$apy_port"; then
         targets_stop; return 1
     fi
     _targets_log "ready in $((SECONDS - start)) s"
-    printf 'EMR_HARNESS_SEKMET_URL=http://127.0.0.1:%s/fhir\nEMR_HARNESS_HL7_PEER=127.0.0.1:%s\n' \
-        "$sekmet_port" "$hl7_port" | tee "$state/env"
-    export EMR_HARNESS_SEKMET_URL="http://127.0.0.1:$sekmet_port/fhir" EMR_HARNESS_HL7_PEER="127.0.0.1:$hl7_port"
+    printf 'EMR_HARNESS_SEKMET_URL=http://127.0.0.1:%s/fhir\nEMR_HARNESS_HL7_PEER=127.0.0.1:%s\nEMR_HARNESS_HL7APY_PEER=127.0.0.1:%s\n' \
+        "$sekmet_port" "$hl7_port" "$apy_port" | tee "$state/env"
+    export EMR_HARNESS_SEKMET_URL="http://127.0.0.1:$sekmet_port/fhir" EMR_HARNESS_HL7_PEER="127.0.0.1:$hl7_port" \
+        EMR_HARNESS_HL7APY_PEER="127.0.0.1:$apy_port"
 }
 
 targets_stop() {

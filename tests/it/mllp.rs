@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{harness, repo, target_env, workspace};
+use common::{harness, read_json, repo, target_env, workspace};
 use emr_core::hl7::Message;
 use emr_transport::mllp::{FrameError, MllpClient, MllpCodec, MllpConfig, MllpError};
 use futures_util::StreamExt;
@@ -408,4 +408,50 @@ fn sandbox_listener_fault_injection_and_enhanced_mode() {
         "{}",
         out.stdout
     );
+}
+
+/// hl7apy's MLLP server closes the connection after every message (as several interface engines
+/// do): ten messages give ten passes on ten connections, nine of them reopened after the peer
+/// hung up, and the report counts them.
+#[test]
+fn a_peer_that_closes_after_every_ack_is_reconnected_to() {
+    let Some(peer) = target_env("EMR_HARNESS_HL7APY_PEER") else {
+        return;
+    };
+    let step = |i: usize| {
+        format!(
+            "  - name: admit {i}\n    hl7:\n      message: |\n        MSH|^~\\&|A|B|C|D|{{{{ now.hl7 }}}}||ADT^A01^ADT_A01|{{{{ uuid }}}}|P|2.5.1\n        EVN|A01|{{{{ now.hl7 }}}}\n        PID|1||{{{{ fake.mrn }}}}^^^H^MR||Doe^Jane\n        PV1|1|I\n"
+        )
+    };
+    let steps: String = (1..=10).map(step).collect();
+    let dir = workspace(&[("apy.yaml", &format!("name: hl7apy\nsteps:\n{steps}"))]);
+    let out = harness(
+        dir.path(),
+        &[
+            "run",
+            "apy.yaml",
+            "--mllp",
+            &peer,
+            "--format",
+            "json",
+            "--out-dir",
+            "out",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("10 passed"), "{}", out.stdout);
+    let report: serde_json::Value = read_json(&dir.path().join("out/emr-harness-report.json"));
+    assert_eq!(report["mllp"]["messages"], 10, "{}", report["mllp"]);
+    assert_eq!(report["mllp"]["connections"], 10, "{}", report["mllp"]);
+    assert_eq!(report["mllp"]["reconnects"], 9, "{}", report["mllp"]);
+    let noted = report["scenarios"][0]["steps"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter(|st| st["notes"].to_string().contains("closed the connection"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(noted, 9);
 }

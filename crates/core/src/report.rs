@@ -36,6 +36,9 @@ pub struct RunReport {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MllpSummary {
     pub messages: u64,
+    /// Connections opened (the first included).
+    pub connections: u64,
+    /// Connections opened because the peer had closed the one before.
     pub reconnects: u64,
 }
 

@@ -117,8 +117,8 @@ pub fn render(report: &RunReport, color: bool) -> String {
     if let Some(m) = report.mllp.filter(|m| m.messages > 0) {
         let _ = writeln!(
             out,
-            "MLLP: {} message(s), {} reconnect(s) (the peer closed the connection between messages)",
-            m.messages, m.reconnects
+            "MLLP: {} message(s) on {} connection(s), {} reconnect(s) after the peer closed one",
+            m.messages, m.connections, m.reconnects
         );
     }
     out

@@ -100,9 +100,10 @@ impl Runner {
             partial: self.interrupted(),
             tls_insecure: false,
             mllp: self.mllp.as_ref().map(|p| {
-                let (messages, reconnects) = p.stats();
+                let (messages, connections, reconnects) = p.stats();
                 emr_core::report::MllpSummary {
                     messages,
+                    connections,
                     reconnects,
                 }
             }),
@@ -418,7 +419,7 @@ impl Runner {
                 return None;
             }
         };
-        mllp.record(client.last_reconnected);
+        mllp.record(&client);
         if client.last_reconnected {
             out.notes.push(
                 "the peer had closed the connection after its last ACK: sent on a new connection"

@@ -84,6 +84,8 @@ pub struct MllpClient {
     pub reconnects: u64,
     /// Whether the last `send` had to reconnect.
     pub last_reconnected: bool,
+    /// How many connections the last `send` opened (0 when it reused one).
+    pub last_opened: u64,
 }
 
 impl MllpClient {
@@ -102,6 +104,7 @@ impl MllpClient {
             connections: 0,
             reconnects: 0,
             last_reconnected: false,
+            last_opened: 0,
         })
     }
 
@@ -151,6 +154,7 @@ impl MllpClient {
             },
         ));
         self.connections += 1;
+        self.last_opened += 1;
         Ok(())
     }
 
@@ -189,6 +193,7 @@ impl MllpClient {
     /// connection. Only a message sent on a fresh connection and not answered is an error.
     pub async fn send(&mut self, message: &[u8]) -> Result<Vec<u8>, MllpError> {
         self.last_reconnected = false;
+        self.last_opened = 0;
         let closed_while_idle = self.check_reusable();
         let reused = self.conn.is_some();
         if !reused {

@@ -10,6 +10,7 @@ pub struct MllpPool {
     config: MllpConfig,
     idle: Mutex<Vec<MllpClient>>,
     messages: AtomicU64,
+    connections: AtomicU64,
     reconnects: AtomicU64,
 }
 
@@ -21,6 +22,7 @@ impl MllpPool {
             config,
             idle: Mutex::new(vec![first]),
             messages: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
         })
     }
@@ -37,18 +39,22 @@ impl MllpPool {
         }
     }
 
-    /// Counts one message sent, and whether it needed a new connection.
-    pub fn record(&self, reconnected: bool) {
+    /// Counts one message sent by `client`: the connections it opened for it, and whether one
+    /// replaced a connection the peer had closed.
+    pub fn record(&self, client: &MllpClient) {
         self.messages.fetch_add(1, Ordering::Relaxed);
-        if reconnected {
+        self.connections
+            .fetch_add(client.last_opened, Ordering::Relaxed);
+        if client.last_reconnected {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// (messages sent, reconnects) so far.
-    pub fn stats(&self) -> (u64, u64) {
+    /// (messages sent, connections opened, reconnects) so far.
+    pub fn stats(&self) -> (u64, u64, u64) {
         (
             self.messages.load(Ordering::Relaxed),
+            self.connections.load(Ordering::Relaxed),
             self.reconnects.load(Ordering::Relaxed),
         )
     }
