@@ -12,6 +12,7 @@ mod examples;
 mod golden_files;
 mod hl7_corpus;
 mod hl7_parser;
+mod hl7_validate;
 mod hostile;
 mod https;
 mod load;

@@ -484,6 +484,9 @@ mod tests {
         );
         let p = problems(&g, "MSH PID");
         assert!(p[0].contains("Ends") && p[0].contains("OBR"), "{p:?}");
+        // OBX where its OBR should have come first: found at the OBX, the OBR named.
+        let p = problems(&g, "MSH PID OBX");
+        assert!(p[0].contains("index: 2") && p[0].contains("OBR"), "{p:?}");
         let p = problems(&g, "MSH EVN OBR");
         assert!(p[0].contains("known: false"), "{p:?}");
         let p = problems(&g, "MSH MSH OBR");
