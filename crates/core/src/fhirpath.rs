@@ -152,7 +152,10 @@ impl FhirPath {
     }
 
     pub fn evaluate(&self, resource: &Value) -> Result<Vec<Value>, FhirPathError> {
-        let ctx = Ctx { resource };
+        let ctx = Ctx {
+            resource,
+            work: std::cell::Cell::new(0),
+        };
         eval(&self.expr, std::slice::from_ref(resource), &ctx).map_err(|m| err(&self.source, m))
     }
 
@@ -555,9 +558,48 @@ fn number(n: f64, decimal: bool) -> Value {
 
 struct Ctx<'a> {
     resource: &'a Value,
+    /// Items produced so far by every sub-expression: the evaluation's work.
+    work: std::cell::Cell<usize>,
 }
 
+/// Items one sub-expression may produce, items all of an evaluation may produce, and the bytes
+/// of text one result may hold. Real expressions stay orders of magnitude below them; without
+/// them `'x'.select($this & $this)` repeated thirty times doubles a string to gigabytes (found
+/// by cargo-fuzz), and `select(1 | 2)` repeated doubles a collection.
+const MAX_ITEMS: usize = 100_000;
+const MAX_WORK: usize = 10_000_000;
+const MAX_TEXT: usize = 16 << 20;
+
 fn eval(e: &Expr, this: &[Value], ctx: &Ctx) -> Result<Vec<Value>, String> {
+    let out = eval_node(e, this, ctx)?;
+    let work = ctx.work.get() + out.len();
+    ctx.work.set(work);
+    if out.len() > MAX_ITEMS {
+        return Err(format!(
+            "a sub-expression produced more than {MAX_ITEMS} items"
+        ));
+    }
+    if work > MAX_WORK {
+        return Err(format!(
+            "evaluation produced more than {MAX_WORK} items in all"
+        ));
+    }
+    let text: usize = out
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.len(),
+            _ => 0,
+        })
+        .sum();
+    if text > MAX_TEXT {
+        return Err(format!(
+            "a sub-expression produced more than {MAX_TEXT} bytes of text"
+        ));
+    }
+    Ok(out)
+}
+
+fn eval_node(e: &Expr, this: &[Value], ctx: &Ctx) -> Result<Vec<Value>, String> {
     Ok(match e {
         Expr::Literal(v) => vec![v.clone()],
         Expr::Empty => vec![],
@@ -1024,6 +1066,22 @@ mod tests {
         let minus = format!("{}1", "-".repeat(5000));
         assert!(FhirPath::parse(&minus).is_err());
         assert!(FhirPath::parse("Patient.name.given.first()").is_ok());
+    }
+
+    #[test]
+    fn growth_is_bounded_not_a_crash() {
+        // Found by cargo-fuzz (fuzz/regressions/fhirpath-select-concat-doubling): each step
+        // doubles the string; thirty-one steps are gigabytes.
+        let doubling = format!("'x'{}", ".select($this&$this)".repeat(31));
+        let p = FhirPath::parse(&doubling).expect("parses");
+        let e = p.evaluate(&serde_json::json!({})).unwrap_err();
+        assert!(e.message.contains("bytes of text"), "{e}");
+        let items = format!("'1'{}", ".select(1|2)".repeat(40));
+        let e = FhirPath::parse(&items)
+            .expect("parses")
+            .evaluate(&serde_json::json!({}))
+            .unwrap_err();
+        assert!(e.message.contains("items"), "{e}");
     }
 
     #[test]
