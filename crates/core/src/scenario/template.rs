@@ -47,6 +47,24 @@ pub const NOW_FIELDS: &[&str] = &["iso", "date", "hl7", "epoch"];
 #[error("{0}")]
 pub struct TemplateError(pub String);
 
+/// Largest text one render may produce, and one value a filter may build. A request body that
+/// large is already far past what any EMR endpoint accepts; past it a template is building text
+/// for its own sake (a loop over a captured Bundle, a `replace` chain) and would otherwise grow
+/// until the process is killed.
+pub const MAX_RENDERED: usize = 32 << 20;
+
+/// The statements a scenario template may use. Assignment (`set`, `with`, namespaces), macros and
+/// includes are what let a template carry a value from one step of a loop to the next, so a
+/// doubling can run 30 times on one instruction each (the fuzzer's `n.s = n.s ~ n.s`): fuel can't
+/// see it, and no scenario needs them (hurl's templates have none of these either).
+const STATEMENTS: &[&str] = &["for", "endfor", "if", "elif", "else", "endif", "raw", "endraw"];
+
+/// Built-in filters and functions left out: each builds output far larger than its input from
+/// one argument (`indent(10**9)`, `"%999999999s"|format`, `batch(10**9, fill)`), or, for
+/// `debug`, prints the whole context, secrets included.
+const REMOVED_FILTERS: &[&str] = &["indent", "format", "pprint", "batch", "slice"];
+const REMOVED_GLOBALS: &[&str] = &["namespace", "debug"];
+
 /// The engine: one per run, shared by every scenario.
 pub struct Templates {
     env: Environment<'static>,
@@ -73,6 +91,20 @@ impl Templates {
         env.add_filter("hl7", |v: String| {
             crate::hl7::message::encode(&v, &crate::hl7::Delimiters::default())
         });
+        for name in REMOVED_FILTERS {
+            env.remove_filter(name);
+        }
+        for name in REMOVED_GLOBALS {
+            env.remove_global(name);
+        }
+        env.add_filter("replace", capped_replace);
+        env.add_filter("join", capped_join);
+        // Without `indent=`: an indent of a billion spaces per nesting level is one argument away.
+        env.add_filter("tojson", |v: Value| -> Result<String, minijinja::Error> {
+            serde_json::to_string(&v).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+            })
+        });
         Templates { env }
     }
     /// Renders `source`. Text without `{{` is returned as is, which keeps the load hot path cheap.
@@ -80,10 +112,17 @@ impl Templates {
         if !source.contains("{{") && !source.contains("{%") {
             return Ok(source.to_string());
         }
-        let value = Value::from_object(ctx.clone());
-        self.env
-            .render_str(source, value)
-            .map_err(|e| TemplateError(describe(&e)))
+        check_statements(source)?;
+        let tmpl = self
+            .env
+            .template_from_str(source)
+            .map_err(|e| TemplateError(describe(&e)))?;
+        let mut out = CappedText::default();
+        match tmpl.render_captured_to(Value::from_object(ctx.clone()), &mut out) {
+            Ok(_) => Ok(String::from_utf8_lossy(&out.text).into_owned()),
+            Err(_) if out.overflowed => Err(TemplateError(too_large("the rendered text"))),
+            Err(e) => Err(TemplateError(describe(&e))),
+        }
     }
 
     /// The variables a template reads, as `name` or `name.attr` (checked before any request).
@@ -91,6 +130,7 @@ impl Templates {
         if !source.contains("{{") && !source.contains("{%") {
             return Ok(HashSet::new());
         }
+        check_statements(source)?;
         let tmpl = self
             .env
             .template_from_str(source)
@@ -103,6 +143,167 @@ impl Templates {
         });
         Ok(names)
     }
+}
+
+fn too_large(what: &str) -> String {
+    format!(
+        "{what} would be larger than {} MB: a scenario template builds request text, not data",
+        MAX_RENDERED >> 20
+    )
+}
+
+/// Rejects, before anything runs, the statements outside [`STATEMENTS`] and the `*` operator
+/// (`"x" * 10**9` is one instruction and a gigabyte).
+fn check_statements(source: &str) -> Result<(), TemplateError> {
+    let mut rest = source;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let (close, is_statement) = match after.as_bytes().first() {
+            Some(b'{') => ("}}", false),
+            Some(b'%') => ("%}", true),
+            Some(b'#') => {
+                rest = after.find("#}").map_or("", |end| &after[end + 2..]);
+                continue;
+            }
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let body = &after[1..];
+        let end = tag_end(body, close).unwrap_or(body.len());
+        let tag = &body[..end];
+        rest = body.get(end + close.len()..).unwrap_or("");
+        if is_statement {
+            let keyword: String = tag
+                .trim_start_matches(['-', '+', '~'])
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !STATEMENTS.contains(&keyword.as_str()) {
+                return Err(TemplateError(format!(
+                    "`{{% {keyword} %}}` is not available in scenario templates (allowed: {}); \
+                     use `variables:` or a capture to name a value",
+                    STATEMENTS.join(", ")
+                )));
+            }
+            if keyword == "raw" {
+                rest = rest.find("endraw").map_or("", |i| &rest[i..]);
+                continue;
+            }
+        }
+        if outside_strings(tag).contains('*') {
+            return Err(TemplateError(
+                "the `*` operator is not available in scenario templates (it repeats text \
+                 without bound)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Where `close` ends a tag, skipping string literals (`{{ "}}" }}`).
+fn tag_end(body: &str, close: &str) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut quote = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if body[i..].starts_with(close) => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn outside_strings(tag: &str) -> String {
+    let mut out = String::with_capacity(tag.len());
+    let mut quote = None;
+    let mut escaped = false;
+    for c in tag.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// Rendered text that stops growing at [`MAX_RENDERED`]: a loop printing a long capture
+/// a hundred thousand times stays within fuel but not within memory.
+#[derive(Default)]
+struct CappedText {
+    text: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for CappedText {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + buf.len() > MAX_RENDERED {
+            self.overflowed = true;
+            return Err(std::io::Error::other("rendered text too large"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn value_too_large(what: &str) -> minijinja::Error {
+    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, too_large(what))
+}
+
+/// `replace` that refuses, before allocating, a result past [`MAX_RENDERED`]: a chain of
+/// `replace("x", long)` multiplies the length at every link.
+fn capped_replace(v: Value, from: String, to: String) -> Result<String, minijinja::Error> {
+    let text = v.to_string();
+    let matches = if from.is_empty() {
+        text.chars().count() + 1
+    } else {
+        text.matches(from.as_str()).count()
+    };
+    let grows = matches.saturating_mul(to.len().saturating_sub(from.len()));
+    if text.len().saturating_add(grows) > MAX_RENDERED {
+        return Err(value_too_large("the result of `replace`"));
+    }
+    Ok(text.replace(from.as_str(), &to))
+}
+
+/// `join` that stops at [`MAX_RENDERED`]: a long separator between many items multiplies.
+fn capped_join(v: Value, joiner: Option<String>) -> Result<String, minijinja::Error> {
+    use std::fmt::Write as _;
+    let sep = joiner.unwrap_or_default();
+    let mut out = String::new();
+    for (i, item) in v.try_iter()?.enumerate() {
+        if i > 0 {
+            out.push_str(&sep);
+        }
+        match item.as_str() {
+            Some(s) => out.push_str(s),
+            None => {
+                let _ = write!(out, "{item}");
+            }
+        }
+        if out.len() > MAX_RENDERED {
+            return Err(value_too_large("the result of `join`"));
+        }
+    }
+    Ok(out)
 }
 
 fn describe(e: &minijinja::Error) -> String {
@@ -372,6 +573,71 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.0.contains("--template-fuel"), "{}", err.0);
+    }
+
+    fn with_long() -> RenderContext {
+        let mut vars = IndexMap::new();
+        vars.insert("long".to_string(), "x".repeat(1000));
+        vars.insert("items".to_string(), "abc".to_string());
+        RenderContext {
+            vars: Arc::new(vars),
+            generators: Arc::new(Generators::new(1)),
+        }
+    }
+
+    /// The inputs in `fuzz/regressions/` that exhausted memory: each ends in an error now.
+    #[test]
+    fn fuzz_regressions_end_in_errors_not_aborts() {
+        let t = Templates::with_fuel(50_000);
+        let c = with_long();
+        let doubling = "{%set n=namespace(s=long)%}{%for i in range(30)%}{%set n.s=n.s~n.s%}{%endfor%}";
+        let err = t.render(doubling, &c).unwrap_err();
+        assert!(err.0.contains("`{% set %}` is not available"), "{}", err.0);
+        assert!(t.referenced_variables(doubling).is_err());
+
+        let chain = r#"{{long|replace("x",long)|replace("x",long)|replace("x",long)}}"#;
+        let err = t.render(chain, &c).unwrap_err();
+        assert!(err.0.contains("larger than 32 MB"), "{}", err.0);
+
+        let err = t.render(r#"{{ "x" * 1000000000 }}"#, &c).unwrap_err();
+        assert!(err.0.contains("`*` operator"), "{}", err.0);
+        let err = t.render("{{ long | indent(1000000000) }}", &c).unwrap_err();
+        assert!(err.0.contains("indent"), "{}", err.0);
+        let err = t.render("{{ debug() }}", &c).unwrap_err();
+        assert!(err.0.contains("undefined") || err.0.contains("unknown"), "{}", err.0);
+    }
+
+    #[test]
+    fn output_stops_at_the_cap() {
+        let t = Templates::with_fuel(10_000_000);
+        let mut vars = IndexMap::new();
+        vars.insert("mb".to_string(), "x".repeat(1 << 20));
+        let c = RenderContext {
+            vars: Arc::new(vars),
+            generators: Arc::new(Generators::new(1)),
+        };
+        let err = t
+            .render("{% for i in range(100) %}{{ mb }}{% endfor %}", &c)
+            .unwrap_err();
+        assert!(err.0.contains("rendered text would be larger"), "{}", err.0);
+        let ok = t
+            .render("{% for i in range(3) %}{{ mb }}{% endfor %}", &c)
+            .unwrap();
+        assert_eq!(ok.len(), 3 << 20);
+    }
+
+    #[test]
+    fn the_allowed_subset_still_works() {
+        let t = Templates::default();
+        let c = with_long();
+        let out = t
+            .render(
+                r#"{% for c in items %}{% if not loop.first %},{% endif %}{{ c|upper }}{% endfor %} {{ ["a","b"]|join("-") }} {{ "a*b" }} {{ 6 // 2 }} {{ {"k": 1}|tojson }} {% raw %}{% set x %}{% endraw %}{# {% set %} #}"#,
+                &c,
+            )
+            .unwrap();
+        assert_eq!(out, r#"A,B,C a-b a*b 3 {"k":1} {% set x %}"#);
+        assert_eq!(t.render(r#"{{ "ab"|replace("b", "c") }}"#, &c).unwrap(), "ac");
     }
 
     #[test]
