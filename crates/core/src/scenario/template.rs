@@ -57,7 +57,9 @@ pub const MAX_RENDERED: usize = 32 << 20;
 /// includes are what let a template carry a value from one step of a loop to the next, so a
 /// doubling can run 30 times on one instruction each (the fuzzer's `n.s = n.s ~ n.s`): fuel can't
 /// see it, and no scenario needs them (hurl's templates have none of these either).
-const STATEMENTS: &[&str] = &["for", "endfor", "if", "elif", "else", "endif", "raw", "endraw"];
+const STATEMENTS: &[&str] = &[
+    "for", "endfor", "if", "elif", "else", "endif", "raw", "endraw",
+];
 
 /// Built-in filters and functions left out: each builds output far larger than its input from
 /// one argument (`indent(10**9)`, `"%999999999s"|format`, `batch(10**9, fill)`), or, for
@@ -590,7 +592,8 @@ mod tests {
     fn fuzz_regressions_end_in_errors_not_aborts() {
         let t = Templates::with_fuel(50_000);
         let c = with_long();
-        let doubling = "{%set n=namespace(s=long)%}{%for i in range(30)%}{%set n.s=n.s~n.s%}{%endfor%}";
+        let doubling =
+            "{%set n=namespace(s=long)%}{%for i in range(30)%}{%set n.s=n.s~n.s%}{%endfor%}";
         let err = t.render(doubling, &c).unwrap_err();
         assert!(err.0.contains("`{% set %}` is not available"), "{}", err.0);
         assert!(t.referenced_variables(doubling).is_err());
@@ -604,7 +607,11 @@ mod tests {
         let err = t.render("{{ long | indent(1000000000) }}", &c).unwrap_err();
         assert!(err.0.contains("indent"), "{}", err.0);
         let err = t.render("{{ debug() }}", &c).unwrap_err();
-        assert!(err.0.contains("undefined") || err.0.contains("unknown"), "{}", err.0);
+        assert!(
+            err.0.contains("undefined") || err.0.contains("unknown"),
+            "{}",
+            err.0
+        );
     }
 
     #[test]
@@ -637,7 +644,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(out, r#"A,B,C a-b a*b 3 {"k":1} {% set x %}"#);
-        assert_eq!(t.render(r#"{{ "ab"|replace("b", "c") }}"#, &c).unwrap(), "ac");
+        assert_eq!(
+            t.render(r#"{{ "ab"|replace("b", "c") }}"#, &c).unwrap(),
+            "ac"
+        );
     }
 
     #[test]

@@ -99,7 +99,9 @@ impl Scrubber {
                 }
             }
             Kind::BirthDate => fake_date(original, &mut rng),
-            Kind::Identifier | Kind::Telecom => same_shape(original, &mut rng),
+            Kind::Identifier if looks_like_ssn(original) => fake_ssn(original, &mut rng),
+            Kind::Identifier => same_shape(original, &mut rng),
+            Kind::Telecom => fake_telecom(original, &mut rng),
             Kind::Address => {
                 if original.chars().all(|c| c.is_ascii_digit() || c == '-') {
                     same_shape(original, &mut rng)
@@ -294,7 +296,21 @@ impl Scrubber {
             Some(Kind::Address),
         ];
         const ID: &[Option<Kind>] = &[Some(Kind::Identifier)];
-        const PHONE: &[Option<Kind>] = &[Some(Kind::Telecom)];
+        // XTN: the number (1), e-mail (4), area code (6), local number (7), unformatted (12).
+        const PHONE: &[Option<Kind>] = &[
+            Some(Kind::Telecom),
+            None,
+            None,
+            Some(Kind::Telecom),
+            None,
+            Some(Kind::Telecom),
+            Some(Kind::Telecom),
+            None,
+            None,
+            None,
+            None,
+            Some(Kind::Telecom),
+        ];
         const DATE: &[Option<Kind>] = &[Some(Kind::BirthDate)];
         let plan = |seg: &str| -> Plan {
             match seg {
@@ -426,6 +442,71 @@ fn same_shape(original: &str, rng: &mut StdRng) -> String {
     }
 }
 
+/// Nine digits, as `123-45-6789` or `123456789`: the shape of a US SSN.
+fn looks_like_ssn(s: &str) -> bool {
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    let b = s.as_bytes();
+    digits == 9
+        && (s.len() == 9 || (s.len() == 11 && b.get(3) == Some(&b'-') && b.get(6) == Some(&b'-')))
+        && s.chars().all(|c| c.is_ascii_digit() || c == '-')
+}
+
+/// An SSN in area 9xx, which the Social Security Administration never issues (the same range as
+/// `fake.ssn`): a scrubbed SSN can't be a real person's.
+fn fake_ssn(original: &str, rng: &mut StdRng) -> String {
+    let mut digits = vec![9u8];
+    digits.extend((0..8).map(|_| rng.random_range(0..10u8)));
+    // Group 00 and serial 0000 are never issued either; avoid them so the value looks valid.
+    digits[3] = rng.random_range(1..10u8);
+    digits[5] = rng.random_range(1..10u8);
+    in_digit_layout(original, &digits)
+}
+
+/// A phone number whose last seven digits are 555-01xx, the range reserved for fiction (as
+/// `fake.phone`), an area code from 200-999 before them, and the country code and punctuation
+/// of `original`; an e-mail address at `example.org` (RFC 2606).
+fn fake_telecom(original: &str, rng: &mut StdRng) -> String {
+    if let Some((local, _)) = original.split_once('@') {
+        return format!("{}@example.org", same_shape(local, rng));
+    }
+    let n = original.chars().filter(char::is_ascii_digit).count();
+    if n < 7 {
+        return same_shape(original, rng);
+    }
+    let mut digits: Vec<u8> = original
+        .chars()
+        .filter_map(|c| c.to_digit(10).map(|d| d as u8))
+        .collect();
+    let local = [
+        5,
+        5,
+        5,
+        0,
+        1,
+        rng.random_range(0..10u8),
+        rng.random_range(0..10u8),
+    ];
+    digits[n - 7..].copy_from_slice(&local);
+    if n >= 10 {
+        digits[n - 10] = rng.random_range(2..10u8);
+        digits[n - 9] = rng.random_range(0..10u8);
+        digits[n - 8] = rng.random_range(0..10u8);
+    }
+    in_digit_layout(original, &digits)
+}
+
+/// `digits` written into the places of `original`'s digits, its other characters kept.
+fn in_digit_layout(original: &str, digits: &[u8]) -> String {
+    let mut next = digits.iter();
+    original
+        .chars()
+        .map(|c| match (c.is_ascii_digit(), next.clone().next()) {
+            (true, Some(_)) => next.next().map_or(c, |d| char::from(b'0' + d)),
+            _ => c,
+        })
+        .collect()
+}
+
 /// A date in the format of `original` (YYYY, YYYY-MM-DD, YYYYMMDD, or with a time after it).
 fn fake_date(original: &str, rng: &mut StdRng) -> String {
     let (y, m, d) = (
@@ -501,5 +582,54 @@ mod tests {
             summary.contains("names:") && !summary.contains("Everyman"),
             "{summary}"
         );
+    }
+
+    fn is_fictional_phone(p: &str) -> bool {
+        let d: String = p.chars().filter(char::is_ascii_digit).collect();
+        d.len() >= 7 && d[d.len() - 7..].starts_with("55501")
+    }
+
+    /// Issue 14: a scrubbed phone became `769-2981` and an SSN `403-97-0884` (an issuable area).
+    #[test]
+    fn phones_and_ssns_become_reserved_fictional_values() {
+        for seed in 0..50 {
+            let mut s = Scrubber::new(seed);
+            let hl7 = s.scrub_hl7(
+                "MSH|^~\\&|A|B|C|D|20260101||ADT^A08|1|P|2.5.1\r\
+                 PID|1||MRN1^^^H^MR||DOE^JANE||19610615|F|||||(336)769-2981^PRN^PH^jane.doe@mail.com^1^336^7692981~769-2981||||||403-97-0884\r",
+            );
+            let pid: Vec<&str> = hl7.split('\r').nth(1).unwrap().split('|').collect();
+            let (home, ssn) = (pid[13], pid[19]);
+            let reps: Vec<&str> = home.split('~').collect();
+            let xtn: Vec<&str> = reps[0].split('^').collect();
+            assert!(is_fictional_phone(xtn[0]), "{home}");
+            assert_eq!(xtn[0].len(), "(336)769-2981".len(), "shape kept: {home}");
+            assert!(
+                xtn[0].starts_with('(') && xtn[0].as_bytes()[4] == b')',
+                "{home}"
+            );
+            assert!(xtn[3].ends_with("@example.org"), "{home}");
+            assert_ne!(xtn[5], "336");
+            assert!(is_fictional_phone(xtn[6]) && xtn[6].len() == 7, "{home}");
+            assert!(is_fictional_phone(reps[1]) && reps[1].len() == 8, "{home}");
+            assert!(ssn.starts_with('9') && looks_like_ssn(ssn), "{ssn}");
+            assert!(!ssn.contains("-00-") && !ssn.ends_with("0000"), "{ssn}");
+
+            let mut p = json!({"resourceType": "Patient",
+                "identifier": [{"system": "http://hl7.org/fhir/sid/us-ssn", "value": "403970884"}],
+                "telecom": [{"system": "phone", "value": "+1 336 769 2981"},
+                            {"system": "email", "value": "jane@mail.com"}]});
+            s.scrub_fhir(&mut p);
+            let ssn = p["identifier"][0]["value"].as_str().unwrap();
+            assert!(ssn.starts_with('9') && ssn.len() == 9, "{p}");
+            let phone = p["telecom"][0]["value"].as_str().unwrap();
+            assert!(phone.starts_with("+1 ") && is_fictional_phone(phone), "{p}");
+            let area = phone.as_bytes()[3];
+            assert!((b'2'..=b'9').contains(&area), "{p}");
+            assert_eq!(
+                p["telecom"][1]["value"].as_str().unwrap().split('@').nth(1),
+                Some("example.org")
+            );
+        }
     }
 }
