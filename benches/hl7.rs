@@ -208,11 +208,94 @@ async fn raw_echo(bind: &str) -> String {
     addr
 }
 
+/// The trivial ACK server of the client-cost benchmark: for every frame, an `AA` ACK naming the
+/// message's MSH-10, found by counting field separators (no HL7 parser, no allocation beyond the
+/// answer): as cheap a peer as an MLLP client can meet, so the client's cost is what is measured.
+async fn ack_server(bind: &str) -> String {
+    let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut pending = Vec::new();
+                let mut answer = Vec::with_capacity(256);
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(2).position(|w| w == [0x1c, 0x0d]) {
+                        let frame: Vec<u8> = pending.drain(..end + 2).collect();
+                        let control = frame
+                            .split(|b| *b == b'\r')
+                            .next()
+                            .and_then(|msh| msh.split(|b| *b == b'|').nth(9))
+                            .unwrap_or(b"");
+                        answer.clear();
+                        answer.extend_from_slice(
+                            b"\x0bMSH|^~\\&|ACKSRV|BENCH|REGADT|HOSP|20261125093000||ACK^A08^ACK|",
+                        );
+                        answer.extend_from_slice(control);
+                        answer.extend_from_slice(b"|P|2.5.1\rMSA|AA|");
+                        answer.extend_from_slice(control);
+                        answer.extend_from_slice(b"\r\x1c\r");
+                        if s.write_all(&answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// CPU time this thread has used, in ns (`/proc/thread-self/schedstat`, scheduler accounting:
+/// finer than getrusage's ticks). The client runs on a current-thread runtime, so every client
+/// instruction is counted here and none of the server's (another process, another core).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU per round trip of our MllpClient (as `run` and `load` use it) against the raw ping-pong
+/// client, on the same ACK server, interleaved `rounds` times; prints the median ratio.
+async fn client_cpu(ack: &str, conns: usize, n: usize, rounds: usize) {
+    let mut ratios = Vec::new();
+    for round in 0..rounds {
+        let t0 = thread_cpu_ns();
+        raw_ping_pong("raw ping-pong:", ack, conns, n).await;
+        let raw = (thread_cpu_ns() - t0) as f64 / n as f64;
+        let t0 = thread_cpu_ns();
+        parallel_round_trips("emr-harness MllpClient:", ack, conns, n).await;
+        let ours = (thread_cpu_ns() - t0) as f64 / n as f64;
+        println!(
+            "  round {}: CPU per round trip: raw {:.2} µs, ours {:.2} µs, ratio {:.2}",
+            round + 1,
+            raw / 1e3,
+            ours / 1e3,
+            ours / raw
+        );
+        ratios.push(ours / raw);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "client CPU ratio on {conns} connection(s), median of {rounds}: {:.2} (target <= 1.25)",
+        ratios[rounds / 2]
+    );
+}
+
 /// `cargo bench --bench hl7 -- mllp` skips the parser measurements; `-- stages` times the
 /// listener's work per message without the network; `-- mllp profile-sandbox` adds
 /// a long 8-connection run against the sandbox, to profile the listener. `serve-echo ADDR` and
 /// `pinned ECHO_ADDR SANDBOX_ADDR` are the two halves of `benches/mllp-rate.sh`, which runs the
-/// servers and the clients on separate cores.
+/// servers and the clients on separate cores; `serve-ack ADDR` and `client-cpu ACK_ADDR` are those
+/// of `benches/mllp-client-cpu.sh`.
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "serve-echo") {
@@ -224,6 +307,35 @@ fn main() {
         rt.block_on(async {
             println!("echo on {}", raw_echo(&bind).await);
             std::future::pending::<()>().await
+        });
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "serve-ack") {
+        let bind = args.get(i + 1).cloned().unwrap_or("127.0.0.1:0".into());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            println!("ACK server on {}", ack_server(&bind).await);
+            std::future::pending::<()>().await
+        });
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "client-cpu") {
+        let ack = args[i + 1].clone();
+        let n: usize = std::env::var("N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50_000);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            for conns in [1, 8] {
+                client_cpu(&ack, conns, n, 3).await;
+            }
         });
         return;
     }
