@@ -13,6 +13,8 @@
 //! | file a step reads (`body_file`, `hl7.file`) | 64 MiB | `--max-file-size` | a day's ADT feed as one batch file; read as text, not parsed as YAML |
 //! | nesting (YAML flow, FHIRPath) | 64 | `--max-depth` | FHIR resources nest about 12 deep and R4's invariants about 8; beyond it the parsers' time or stack grows without use |
 //! | template fuel | 1,000,000 | `--template-fuel` | minijinja instructions per render: a body with hundreds of variables uses a few thousand; nested loops over a long string never end without it |
+//! | template output | 32 MiB | (fixed) | half the body cap: a request larger than that is no EMR's; assignment, macros, `*` and unbounded filters are not in the scenario template language, so no value can double in one instruction (`scenario::template`) |
+//! | FHIRPath evaluation | 100k items per step, 10M items of work, 16 MiB text | (fixed) | R4's invariants touch tens of items; a `select($this & $this)` chain doubles per link (`fhirpath`) |
 //!
 //! JSON nesting is held to 128 by serde_json itself (its recursion limit), for response bodies
 //! and scenario bodies alike.
