@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use emr_core::hl7::Message;
+use emr_validate::fhir::{Options, Validator};
 use emr_validate::hl7v2::{self, Profile, Severity};
-use emr_validate::validate_resource;
 
 use super::{EXIT_FAILED, EXIT_USAGE};
 
@@ -31,11 +31,26 @@ enum Kind {
 
 #[derive(Args)]
 struct FhirArgs {
-    /// FHIR R4 resources as JSON files.
+    /// FHIR R4 resources: JSON files, NDJSON files (one resource per line), or folders of them.
     files: Vec<PathBuf>,
-    /// One JSON line per file ({"file", "valid", "problems"}) instead of text.
+    /// Also validate every resource against this profile (canonical URL; repeatable).
+    #[arg(long, value_name = "URL")]
+    profile: Vec<String>,
+    /// Load profiles, extensions, ValueSets and Questionnaires from JSON files or folders (repeatable).
+    #[arg(long, value_name = "PATH")]
+    definitions: Vec<PathBuf>,
+    /// Warnings fail too.
+    #[arg(long)]
+    strict: bool,
+    /// HTML in markdown is an error, not a warning.
+    #[arg(long)]
+    html_in_markdown_is_error: bool,
+    /// One JSON line per resource ({"file", "valid", "issues", "must_support"}) instead of text.
     #[arg(long)]
     json: bool,
+    /// Print only the resources that do not pass.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -70,8 +85,70 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<u8> {
 }
 
 fn fhir(args: FhirArgs) -> anyhow::Result<u8> {
-    let mut any_invalid = false;
-    for file in &args.files {
+    if args.files.is_empty() {
+        eprintln!("error: give FHIR JSON files or folders");
+        return Ok(EXIT_USAGE);
+    }
+    let mut extra = Vec::new();
+    for path in &args.definitions {
+        match json_files(path) {
+            Ok(files) => {
+                for f in files {
+                    match std::fs::read_to_string(&f)
+                        .map_err(|e| e.to_string())
+                        .and_then(|t| {
+                            serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())
+                        }) {
+                        Ok(v) => extra.push(v),
+                        Err(e) => {
+                            eprintln!("error: {}: {e}", f.display());
+                            return Ok(EXIT_USAGE);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return Ok(EXIT_USAGE);
+            }
+        }
+    }
+    let defs = if extra.is_empty() {
+        emr_validate::fhir::Definitions::r4()
+    } else {
+        std::sync::Arc::new(emr_validate::fhir::Definitions::r4_with(&extra))
+    };
+    for note in defs.notes() {
+        eprintln!("note: {note}");
+    }
+    let questionnaires = extra
+        .iter()
+        .filter(|v| {
+            v.get("resourceType").and_then(serde_json::Value::as_str) == Some("Questionnaire")
+        })
+        .cloned()
+        .collect();
+    let validator = Validator::new(
+        defs,
+        Options {
+            profiles: args.profile.clone(),
+            html_in_markdown_is_error: args.html_in_markdown_is_error,
+            questionnaires,
+        },
+    );
+    let mut files = Vec::new();
+    for path in &args.files {
+        match json_files(path) {
+            Ok(f) => files.extend(f),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return Ok(EXIT_USAGE);
+            }
+        }
+    }
+    let mut out = std::io::BufWriter::new(anstream::stdout());
+    let (mut checked, mut failed) = (0usize, 0usize);
+    for file in &files {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
@@ -79,21 +156,72 @@ fn fhir(args: FhirArgs) -> anyhow::Result<u8> {
                 return Ok(EXIT_USAGE);
             }
         };
-        let problems = match serde_json::from_str::<serde_json::Value>(&text) {
-            Err(e) => vec![format!("not JSON: {e}")],
-            Ok(v) => validate_resource(&v, None).err().unwrap_or_default(),
-        };
-        any_invalid |= !problems.is_empty();
-        if args.json {
-            let line = serde_json::json!({"file": file, "valid": problems.is_empty(), "problems": problems});
-            println!("{line}");
-        } else if problems.is_empty() {
-            println!("valid    {}", file.display());
+        let ndjson = file.extension().is_some_and(|e| e == "ndjson");
+        let docs: Vec<(String, &str)> = if ndjson {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| (format!("{}:{}", file.display(), i + 1), l))
+                .collect()
         } else {
-            println!("INVALID  {}: {}", file.display(), problems.join("; "));
+            vec![(file.display().to_string(), text.as_str())]
+        };
+        for (name, doc) in docs {
+            let outcome = validator.validate_text(doc, None);
+            checked += 1;
+            let fails = outcome.issues.iter().any(|i| {
+                i.severity.fails()
+                    || (args.strict && i.severity == emr_core::outcome::Severity::Warning)
+            });
+            failed += usize::from(fails);
+            let shown: Vec<_> = outcome
+                .issues
+                .iter()
+                .filter(|i| i.severity != emr_core::outcome::Severity::Information)
+                .collect();
+            if args.json {
+                let line = serde_json::json!({
+                    "file": name,
+                    "valid": !fails,
+                    "issues": shown,
+                    "must_support": outcome.must_support,
+                });
+                writeln!(out, "{line}")?;
+            } else if !fails && args.quiet {
+            } else {
+                writeln!(out, "{}  {name}", if fails { "INVALID" } else { "valid  " })?;
+                for i in shown {
+                    writeln!(out, "  {i}")?;
+                }
+            }
         }
     }
-    Ok(if any_invalid { EXIT_FAILED } else { 0 })
+    if !args.json {
+        writeln!(out, "{checked} resource(s), {failed} invalid")?;
+    }
+    out.flush()?;
+    Ok(if failed > 0 { EXIT_FAILED } else { 0 })
+}
+
+/// `path` itself, or every `.json`/`.ndjson` file under it, sorted.
+fn json_files(path: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "json" || x == "ndjson") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn hl7(args: Hl7Args) -> anyhow::Result<u8> {

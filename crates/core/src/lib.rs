@@ -13,6 +13,7 @@ pub mod fhirpath;
 pub mod hl7;
 pub mod limits;
 pub mod origin;
+pub mod outcome;
 pub mod report;
 pub mod scenario;
 pub mod secret;

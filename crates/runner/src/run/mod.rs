@@ -334,7 +334,7 @@ impl Runner {
         if self.opts.checks {
             let cx = check::Cx {
                 render: &render,
-                validator: &FhirValidator,
+                validator: &FhirValidator::default(),
                 messages: &self.messages,
                 compiled: &step.compiled,
             };
@@ -435,7 +435,7 @@ impl Runner {
             max_segments,
             &check::Cx {
                 render: &render,
-                validator: &FhirValidator,
+                validator: &FhirValidator::default(),
                 messages: &self.messages,
                 compiled: &step.compiled,
             },
