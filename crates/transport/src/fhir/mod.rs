@@ -1,4 +1,4 @@
-//! FHIR R4 over REST: the HTTP transport and resource validation with fhir-sdk's typed model.
+//! FHIR R4 over REST: the HTTP transport (reqwest, and a lean hyper path for load).
 
 pub mod client;
 pub mod guard;

@@ -234,3 +234,35 @@ fn validate_with(v: &Validator, value: &Value, expected: Option<&str>) -> Result
 pub fn validate_resource(value: &Value, expected: Option<&str>) -> Result<(), Vec<String>> {
     validate_with(&Validator::r4(), value, expected)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resource_types_match_the_definitions() {
+        let ours = Definitions::r4().resource_types();
+        let core: Vec<String> = emr_core::fhir_types::RESOURCE_TYPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(ours, core);
+        assert!(ours.contains(&"MedicinalProduct".to_string()));
+        assert!(!ours.contains(&"Citation".to_string()));
+    }
+
+    #[test]
+    fn r4_not_r4b() {
+        let v = Validator::r4();
+        let mp =
+            json!({"resourceType": "MedicinalProduct", "id": "x", "name": [{"productName": "x"}]});
+        assert!(v.validate_value(&mp, None).is_valid());
+        let c = json!({"resourceType": "Citation", "id": "x", "status": "active"});
+        let out = v.validate_value(&c, None);
+        assert!(!out.is_valid());
+        assert!(out.issues[0]
+            .message
+            .contains("not a FHIR R4 resource type"));
+    }
+}
