@@ -18,6 +18,7 @@ mod invariant;
 mod position;
 mod primitive;
 mod profile;
+mod questionnaire;
 
 mod rules;
 mod slicing;
@@ -157,6 +158,7 @@ impl Validator {
                 profile::resource_against(&mut w, url, value, frame, false);
             }
         }
+        questionnaire::check_response(&mut w, value, frame);
 
         finish(w, text)
     }

@@ -763,9 +763,11 @@ impl<'a> Walker<'a> {
             Ok(Some(display)) => {
                 if let Some(given) = obj.get("display").and_then(Value::as_str) {
                     if !given.eq_ignore_ascii_case(&display) && !display.is_empty() {
+                        // An error, as the reference validator (R4) and the QuestionnaireResponse
+                        // suite both report it: a display that names another concept misleads.
                         self.report(
                             &frame,
-                            Severity::Warning,
+                            Severity::Error,
                             "code-invalid",
                             format!("Wrong Display Name '{given}' for {system}#{code}. Valid display is '{display}'"),
                             Some("display"),
