@@ -142,7 +142,9 @@ function bench(files, seconds, repeat) {
   }
   if (items.length === 0) throw new Error('no resources to bench');
   const bytes = items.reduce((a, b) => a + b.bytes, 0);
-  console.log(`node ${process.version}; ${items.length} resources, ${bytes} bytes (${(bytes / 1e6).toFixed(3)} MB) of JSON, ~${seconds} s per line`);
+  const load = () => require('os').loadavg().map((x) => x.toFixed(2)).join(' ');
+  console.log(`node ${process.version}; ${require('os').cpus().length} CPUs, load average ${load()}`);
+  console.log(`${items.length} resources, ${bytes} bytes (${(bytes / 1e6).toFixed(3)} MB) of JSON, ~${seconds} s per line`);
   let validFhir = 0;
   let validAsym = 0;
   for (const it of items) {
@@ -160,6 +162,7 @@ function bench(files, seconds, repeat) {
     results.push(benchOne(`asymmetrik ${tag} validate (pre-parsed)`, corpus, b, seconds, (it) => asym.validate(it.obj)));
     results.push(benchOne(`asymmetrik ${tag} JSON.parse + validate`, corpus, b, seconds, (it) => asym.validate(JSON.parse(it.text))));
   }
+  console.log(`load average at the end ${load()} (a shared machine: compare runs with similar load)`);
   return results;
 }
 
