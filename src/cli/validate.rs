@@ -39,6 +39,10 @@ struct FhirArgs {
     /// Load profiles, extensions, ValueSets and Questionnaires from JSON files or folders (repeatable).
     #[arg(long, value_name = "PATH")]
     definitions: Vec<PathBuf>,
+    /// Load an IG package and its dependencies: a .tgz, an unpacked folder, or name#version from
+    /// the FHIR package cache (~/.fhir/packages); hl7.fhir.us.core#5.0.1 is built in (repeatable).
+    #[arg(long, value_name = "PACKAGE")]
+    ig: Vec<String>,
     /// Warnings fail too.
     #[arg(long)]
     strict: bool,
@@ -109,6 +113,20 @@ fn fhir(args: FhirArgs) -> anyhow::Result<u8> {
             }
             Err(e) => {
                 eprintln!("error: {}: {e}", path.display());
+                return Ok(EXIT_USAGE);
+            }
+        }
+    }
+    for spec in &args.ig {
+        match emr_validate::fhir::package::load(spec) {
+            Ok(loaded) => {
+                for m in &loaded.missing {
+                    eprintln!("note: {spec}: dependency {m} not found; validating without it");
+                }
+                extra.extend(loaded.resources);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
                 return Ok(EXIT_USAGE);
             }
         }

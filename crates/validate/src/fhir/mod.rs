@@ -14,6 +14,7 @@
 
 mod defs;
 mod invariant;
+pub mod package;
 
 mod position;
 mod primitive;

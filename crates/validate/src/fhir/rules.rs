@@ -296,9 +296,9 @@ pub(crate) fn reference<'a>(
 }
 
 /// An extension against its definition (extensibility.html): a known URL is validated against
-/// its StructureDefinition; an unknown one in the FHIR core namespace is an error (a misspelt core
-/// extension), elsewhere a note (the reference validator's default allows any extension); an
-/// unknown modifier extension is an error, since it may change the meaning of the element.
+/// its StructureDefinition; an unknown one in the FHIR core namespace is a warning (a misspelt
+/// core extension, or one from a later version), elsewhere a note (the reference validator's
+/// default allows any extension); an unknown modifier extension is a warning too.
 pub(crate) fn extension<'a>(
     w: &mut Walker<'a>,
     el: &'a Element,
@@ -338,10 +338,9 @@ pub(crate) fn extension<'a>(
                 // reference validator accepts them: a warning, the reader must look.
                 (Severity::Warning, format!("The modifier extension {url} is unknown: a system that does not understand it cannot safely process this element"))
             } else if core {
-                (
-                    Severity::Error,
-                    format!("The extension {url} is unknown, and not allowed here"),
-                )
+                // A warning, not an error: later FHIR versions and tooling add extensions in this
+                // namespace (US Core's own examples carry `instance-name`, unknown to R4).
+                (Severity::Warning, format!("The extension {url} is not an R4 core extension, so it was not checked (a misspelt URL?)"))
             } else {
                 (Severity::Information, format!("The extension {url} is unknown, so its content is not checked against a definition"))
             };

@@ -248,6 +248,11 @@ impl<'a> Walker<'a> {
             );
             self.path.pop();
         }
+        let from = if sd.is_profile {
+            format!(" (from {})", sd.url)
+        } else {
+            String::new()
+        };
         let mut present_children = 0usize;
         for (i, &c) in children.iter().enumerate() {
             let el = &sd.elements[c];
@@ -262,7 +267,7 @@ impl<'a> Walker<'a> {
                     Severity::Error,
                     "required",
                     format!(
-                        "{}: minimum required = {}, but only found {n}",
+                        "{}: minimum required = {}, but only found {n}{from}",
                         el.path, el.min
                     ),
                     Some("cardinality"),
@@ -273,7 +278,7 @@ impl<'a> Walker<'a> {
                     Severity::Error,
                     "structure",
                     format!(
-                        "{}: max allowed = {}, but found {n}",
+                        "{}: max allowed = {}, but found {n}{from}",
                         el.path,
                         el.max.text()
                     ),
