@@ -27,6 +27,7 @@ pub(crate) fn capability_statement(base_url: &str) -> Value {
                 "conditionalCreate": true,
                 "conditionalDelete": "not-supported",
                 "searchParam": params,
+                "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
             })
         })
         .collect();

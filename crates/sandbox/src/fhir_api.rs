@@ -18,7 +18,7 @@ use super::capability::capability_statement;
 use super::search;
 use super::store::{instant, Read, Store, Version};
 use emr_core::fhir_types::RESOURCE_TYPES;
-use emr_validate::fhir::validate_resource;
+use emr_validate::fhir::{Options, Validator};
 
 pub const CONTENT_TYPE: &str = "application/fhir+json; charset=utf-8";
 
@@ -170,24 +170,124 @@ fn parse_body(body: &[u8], rtype: &str) -> Result<Value, Response> {
             format!("the body is not valid JSON: {e}"),
         )
     })?;
-    check_resource(&value, rtype).map_err(|problems| {
-        fhir(
-            StatusCode::BAD_REQUEST,
-            &outcome_value("error", "structure", &problems),
-        )
-    })?;
+    check_resource(&value, rtype)?;
     Ok(value)
 }
 
-fn check_resource(value: &Value, rtype: &str) -> Result<(), Vec<String>> {
+/// 400 with the validator's OperationOutcome (errors only) when `value` is not a valid `rtype`.
+fn check_resource(value: &Value, rtype: &str) -> Result<(), Response> {
+    resource_errors(value, rtype).map_err(|errors| {
+        fhir(
+            StatusCode::BAD_REQUEST,
+            &emr_core::outcome::operation_outcome(&errors),
+        )
+    })
+}
+
+fn resource_errors(value: &Value, rtype: &str) -> Result<(), Vec<emr_core::outcome::Issue>> {
     let actual = value.get("resourceType").and_then(Value::as_str);
     if actual.is_some() && actual != Some(rtype) {
-        return Err(vec![format!(
-            "resourceType `{}` does not match the URL's `{rtype}`",
-            actual.unwrap_or_default()
+        return Err(vec![emr_core::outcome::Issue::new(
+            emr_core::outcome::Severity::Error,
+            "structure",
+            rtype,
+            format!(
+                "resourceType `{}` does not match the URL's `{rtype}`",
+                actual.unwrap_or_default()
+            ),
         )]);
     }
-    validate_resource(value, Some(rtype))
+    let out = Validator::r4().validate_value(value, Some(rtype));
+    if out.is_valid() {
+        return Ok(());
+    }
+    Err(out.errors().cloned().collect())
+}
+
+/// `POST [base]/[type]/$validate` and `POST [base]/$validate` (resource-operation-validate): the
+/// body is the resource, or a Parameters with `resource` and optional `profile`; the answer is
+/// 200 with an OperationOutcome of every issue, whatever the verdict.
+pub async fn validate_op(
+    State(_state): State<Shared>,
+    rtype: Option<Path<String>>,
+    body: Bytes,
+) -> Response {
+    let text = match std::str::from_utf8(&body) {
+        Ok(t) => t,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                "the body is not UTF-8",
+            )
+        }
+    };
+    let parsed: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                format!("the body is not valid JSON: {e}"),
+            )
+        }
+    };
+    let mut profiles = Vec::new();
+    let resource = if parsed.get("resourceType").and_then(Value::as_str) == Some("Parameters") {
+        let params = parsed
+            .get("parameter")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for p in &params {
+            if p.get("name").and_then(Value::as_str) == Some("profile") {
+                if let Some(u) = p
+                    .get("valueUri")
+                    .or_else(|| p.get("valueCanonical"))
+                    .and_then(Value::as_str)
+                {
+                    profiles.push(u.to_string());
+                }
+            }
+        }
+        match params
+            .iter()
+            .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
+            .and_then(|p| p.get("resource"))
+        {
+            Some(r) => r.clone(),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "required",
+                    "a Parameters body needs a `resource` parameter",
+                )
+            }
+        }
+    } else {
+        parsed
+    };
+    let validator = Validator::new(
+        emr_validate::fhir::Definitions::r4(),
+        Options {
+            profiles,
+            ..Options::default()
+        },
+    );
+    let expected = rtype.as_ref().map(|Path(t)| t.as_str());
+    // A bare resource is validated from its text, so each issue carries its line and column.
+    let out = if resource.get("resourceType") == Some(&Value::String("Parameters".into())) {
+        validator.validate_value(&resource, expected)
+    } else if is_whole_body(&resource, text) {
+        validator.validate_text(text, expected)
+    } else {
+        validator.validate_value(&resource, expected)
+    };
+    fhir(StatusCode::OK, &out.to_operation_outcome())
+}
+
+fn is_whole_body(resource: &Value, text: &str) -> bool {
+    serde_json::from_str::<Value>(text).is_ok_and(|v| &v == resource)
 }
 
 fn new_id() -> String {
@@ -755,9 +855,10 @@ pub async fn transaction(State(state): State<Shared>, body: Bytes) -> Response {
                     "entry {i}: {method} needs `Type/id` in request.url"
                 )),
                 ("POST" | "PUT", None) => Some(format!("entry {i}: {method} needs a resource")),
-                ("POST" | "PUT", Some(r)) => check_resource(r, &rtype)
-                    .err()
-                    .map(|p| format!("entry {i}: {}", p.join("; "))),
+                ("POST" | "PUT", Some(r)) => resource_errors(r, &rtype).err().map(|p| {
+                    let text: Vec<String> = p.iter().map(ToString::to_string).collect();
+                    format!("entry {i}: {}", text.join("; "))
+                }),
                 ("GET" | "DELETE", _) => None,
                 _ => Some(format!("entry {i}: unsupported method `{method}`")),
             }
