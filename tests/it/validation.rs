@@ -31,9 +31,9 @@ fn every_invalid_fixture_is_rejected_and_every_valid_one_accepted() {
         let file = l["file"].as_str().expect("file");
         let name = file.rsplit('/').next().unwrap_or(file);
         let expected_valid = name.starts_with("valid-");
-        assert_eq!(l["valid"], expected_valid, "{name}: {}", l["problems"]);
+        assert_eq!(l["valid"], expected_valid, "{name}: {}", l["issues"]);
         if !expected_valid {
-            assert!(!l["problems"].as_array().expect("problems").is_empty());
+            assert!(!l["issues"].as_array().expect("issues").is_empty());
         }
     }
     let valid_only: Vec<&str> = files
