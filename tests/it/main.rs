@@ -9,6 +9,7 @@ mod bad_input;
 mod certify;
 mod cli;
 mod examples;
+mod fhir_validate;
 mod golden_files;
 mod hl7_corpus;
 mod hl7_parser;
