@@ -298,7 +298,7 @@ impl<'a> Items<'_, 'a> {
                 self.answer(q, ty, a);
                 if answers.len() > 1 {
                     if let Some((_, v)) = value_x(a) {
-                        if exclusive.iter().any(|x| *x == v) {
+                        if exclusive.contains(&v) {
                             self.error("structure", format!("Selected answer {} is an exclusive option - can't select anything else at the same time", show(v)));
                         }
                     }
