@@ -74,37 +74,63 @@ fn every_spec_example_is_valid() {
     );
 }
 
+/// `validate --json` over many files at once, every validator-case Questionnaire and US Core
+/// loaded (their URLs differ, so one run serves every case): verdict per file.
+fn verdicts(files: &[String], extra: &[&str]) -> std::collections::BTreeMap<String, Value> {
+    let base = repo().join("tests/fixtures/fhir-validator-cases");
+    let cases: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(base.join("cases.json")).expect("cases"))
+            .expect("cases json");
+    let mut args: Vec<String> = vec!["validate".into(), "--json".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    for c in &cases {
+        for s in c["supporting"].as_array().into_iter().flatten() {
+            args.push("--definitions".into());
+            args.push(format!(
+                "tests/fixtures/fhir-validator-cases/{}",
+                s.as_str().expect("s")
+            ));
+        }
+    }
+    args.extend(files.iter().cloned());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    issues_of(&argv)
+        .into_iter()
+        .map(|l| (l["file"].as_str().expect("file").to_string(), l))
+        .collect()
+}
+
 /// The reference validator's R4 test cases (tests/fixtures/fhir-validator-cases): our verdict
 /// agrees with the expected one on all but the cases that need data no offline validator has
 /// (ISO 3166 country codes, listed in that folder's README as `offline: false`).
 #[test]
 fn verdicts_agree_with_the_reference_validator_cases() {
-    let base = repo().join("tests/fixtures/fhir-validator-cases");
-    let cases: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(base.join("cases.json")).expect("cases"))
-            .expect("cases json");
+    let cases: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/fhir-validator-cases/cases.json"))
+            .expect("cases"),
+    )
+    .expect("cases json");
+    let file = |c: &Value| {
+        format!(
+            "tests/fixtures/fhir-validator-cases/{}",
+            c["file"].as_str().expect("file")
+        )
+    };
+    let (strict, plain): (Vec<&Value>, Vec<&Value>) = cases
+        .iter()
+        .partition(|c| c["name"] == "bad-markdown-no-html");
+    let plain_files: Vec<String> = plain.iter().map(|c| file(c)).collect();
+    let strict_files: Vec<String> = strict.iter().map(|c| file(c)).collect();
+    let ours = verdicts(&plain_files, &[]);
+    let ours_strict = verdicts(&strict_files, &["--html-in-markdown-is-error"]);
     let mut disagree = BTreeSet::new();
     for c in &cases {
-        let mut args: Vec<String> = vec!["validate".into(), "--json".into()];
-        for s in c["supporting"].as_array().into_iter().flatten() {
-            args.push("--definitions".into());
-            args.push(
-                base.join(s.as_str().expect("supporting"))
-                    .display()
-                    .to_string(),
-            );
-        }
-        if c["name"] == "bad-markdown-no-html" {
-            args.push("--html-in-markdown-is-error".into());
-        }
-        args.push(
-            base.join(c["file"].as_str().expect("file"))
-                .display()
-                .to_string(),
-        );
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let line = issues_of(&argv).pop().expect("one line");
-        if line["valid"] != c["expected_valid"] {
+        let v = if c["name"] == "bad-markdown-no-html" {
+            &ours_strict
+        } else {
+            &ours
+        };
+        if v[&file(c)]["valid"] != c["expected_valid"] {
             disagree.insert(c["name"].as_str().expect("name").to_string());
         }
     }
@@ -118,6 +144,63 @@ fn verdicts_agree_with_the_reference_validator_cases() {
         cases.len()
     );
     assert_eq!(disagree, known);
+}
+
+/// npm `fhir` 4.12.0 and asymmetrik's JSON-schema validator on the same files
+/// (tools/fhir-crosscheck/results.jsonl): every file where a verdict differs from ours is listed in
+/// DISAGREEMENTS.json under a group that says why; none appears or goes away unexplained.
+#[test]
+fn crosscheck_disagreements_are_all_explained() {
+    let dir = repo().join("tools/fhir-crosscheck");
+    let rows: Vec<Value> = std::fs::read_to_string(dir.join("results.jsonl"))
+        .expect("results")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("row"))
+        .collect();
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("DISAGREEMENTS.json")).expect("doc"),
+    )
+    .expect("doc json");
+    let files: Vec<String> = rows
+        .iter()
+        .map(|r| r["file"].as_str().expect("file").to_string())
+        .collect();
+    let ours = verdicts(&files, &["--ig", "hl7.fhir.us.core#5.0.1"]);
+    let mut found = BTreeSet::new();
+    for r in &rows {
+        let f = r["file"].as_str().expect("file");
+        let mine = &ours[f]["valid"];
+        if *mine != r["fhir"]["valid"] || *mine != r["asymmetrik"]["valid"] {
+            found.insert(f.to_string());
+        }
+    }
+    let listed: BTreeSet<String> = doc["files"]
+        .as_object()
+        .expect("files")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        found, listed,
+        "rerun tools/fhir-crosscheck/disagreements.py and explain the change"
+    );
+    for (f, v) in doc["files"].as_object().expect("files") {
+        let group = v["group"].as_str().expect("group");
+        assert!(
+            doc["groups"][group].as_str().is_some_and(|w| w.len() > 20),
+            "{f}: group {group} has no reason"
+        );
+    }
+    let caught = |lib: &str| rows.iter().filter(|r| r[lib]["valid"] == false).count();
+    println!(
+        "cross-check on {} files: {} disagreements; rejected: ours {}, npm fhir {}, asymmetrik {}",
+        rows.len(),
+        listed.len(),
+        ours.values().filter(|l| l["valid"] == false).count(),
+        caught("fhir"),
+        caught("asymmetrik")
+    );
 }
 
 #[test]
