@@ -346,3 +346,86 @@ async fn sandbox_validate_operation_answers_with_an_operation_outcome() {
     );
     sb.stop().await;
 }
+
+/// A package of profiles written for the tests (tests/fixtures/fhir-packages/test-profiles:
+/// differential only, one rule of each kind), loaded three ways: as a folder, as a `.tgz`, and by
+/// `name#version` from a FHIR package cache. Each broken resource fails at its rule's place;
+/// the valid ones pass and list the must-support elements they carry.
+#[test]
+fn profile_rules_from_a_package_in_every_form() {
+    let pkg = repo().join("tests/fixtures/fhir-packages/test-profiles");
+    let cases_dir = repo().join("tests/fixtures/fhir-profile-cases");
+    let expected: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(cases_dir.join("EXPECTED.json")).expect("manifest"),
+    )
+    .expect("json");
+    let files: Vec<String> = expected
+        .iter()
+        .map(|c| {
+            cases_dir
+                .join(c["file"].as_str().expect("file"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let tmp = tempfile::tempdir().expect("tmp");
+    // The same package as a .tgz (package/ inside, as the registry serves it) and in a cache.
+    let tgz = tmp.path().join("test-profiles.tgz");
+    let status = std::process::Command::new("tar")
+        .args([
+            "czf",
+            &tgz.display().to_string(),
+            "-C",
+            &pkg.display().to_string(),
+            "package",
+        ])
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let cache = tmp.path().join("cache");
+    let in_cache = cache.join("example.test.profiles#0.1.0");
+    std::fs::create_dir_all(&in_cache).expect("cache dir");
+    crate::common::copy_dir(&pkg.join("package"), &in_cache.join("package"));
+    let cache_env = cache.display().to_string();
+    for (ig, env) in [
+        (pkg.display().to_string(), None),
+        (tgz.display().to_string(), None),
+        (
+            "example.test.profiles#0.1.0".to_string(),
+            Some(cache_env.as_str()),
+        ),
+    ] {
+        let mut args = vec!["validate", "--json", "--ig", ig.as_str()];
+        args.extend(files.iter().map(String::as_str));
+        let env: Vec<(&str, &str)> = env.map(|c| ("FHIR_PACKAGE_CACHE", c)).into_iter().collect();
+        let out = harness(&repo(), &args, &env);
+        let lines: Vec<Value> = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("line"))
+            .collect();
+        assert_eq!(lines.len(), expected.len(), "{ig}: {}", out.all());
+        for (line, want) in lines.iter().zip(&expected) {
+            let name = want["file"].as_str().expect("file");
+            if want["expression"].is_null() {
+                assert_eq!(line["valid"], true, "{ig} {name}: {}", line["issues"]);
+                if name == "valid-patient.json" {
+                    let ms = line["must_support"].to_string();
+                    assert!(
+                        ms.contains("Patient.birthDate") && ms.contains("Patient.identifier"),
+                        "{ms}"
+                    );
+                }
+                continue;
+            }
+            let hit = line["issues"].as_array().expect("issues").iter().any(|i| {
+                i["severity"] == "error"
+                    && i["expression"] == want["expression"]
+                    && i["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains(want["contains"].as_str().expect("contains")))
+            });
+            assert!(hit, "{ig} {name}: {}", line["issues"]);
+        }
+    }
+}

@@ -238,8 +238,8 @@ pub(crate) fn check<'a>(
                 Severity::Error,
                 "required",
                 format!(
-                    "{}: slice '{name}': minimum required = {}, but only found {n}",
-                    sliced.path, slice.min
+                    "{}: slice '{name}': minimum required = {}, but only found {n} (from {})",
+                    sliced.path, slice.min, sd.url
                 ),
                 Some("slice-cardinality"),
             );
@@ -249,9 +249,10 @@ pub(crate) fn check<'a>(
                 Severity::Error,
                 "structure",
                 format!(
-                    "{}: slice '{name}': max allowed = {}, but found {n}",
+                    "{}: slice '{name}': max allowed = {}, but found {n} (from {})",
                     sliced.path,
-                    slice.max.text()
+                    slice.max.text(),
+                    sd.url
                 ),
                 Some("slice-cardinality"),
             );
