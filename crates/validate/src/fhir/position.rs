@@ -60,11 +60,13 @@ impl Scanner<'_> {
         None
     }
 
-    /// Scans one value at `path`, recording positions of wanted paths.
+    /// Scans one value at `path`, recording positions of wanted paths. A value no wanted path
+    /// goes through is skipped without building its keys: most findings sit near the root.
     fn value(
         &mut self,
         path: &mut Vec<String>,
         wanted: &HashSet<String>,
+        prefixes: &HashSet<String>,
         out: &mut HashMap<String, (u32, u32)>,
         depth: usize,
     ) -> Option<()> {
@@ -72,6 +74,9 @@ impl Scanner<'_> {
             return None;
         }
         self.ws();
+        if !prefixes.contains(&key(path)) {
+            return self.skip();
+        }
         match self.b.get(self.i)? {
             b'{' => {
                 self.bump();
@@ -93,7 +98,7 @@ impl Scanner<'_> {
                         return None;
                     }
                     self.bump();
-                    self.value(path, wanted, out, depth + 1)?;
+                    self.value(path, wanted, prefixes, out, depth + 1)?;
                     path.pop();
                     self.ws();
                     match self.b.get(self.i)? {
@@ -120,7 +125,7 @@ impl Scanner<'_> {
                     if wanted.contains(&joined) {
                         out.insert(joined, (self.line, self.col));
                     }
-                    self.value(path, wanted, out, depth + 1)?;
+                    self.value(path, wanted, prefixes, out, depth + 1)?;
                     path.pop();
                     n += 1;
                     self.ws();
@@ -148,6 +153,55 @@ impl Scanner<'_> {
     }
 }
 
+impl Scanner<'_> {
+    /// Passes over one value, counting lines and columns only.
+    fn skip(&mut self) -> Option<()> {
+        let mut depth = 0usize;
+        loop {
+            self.ws();
+            match *self.b.get(self.i)? {
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.bump();
+                }
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    self.bump();
+                    if depth == 0 {
+                        return Some(());
+                    }
+                }
+                b'"' => {
+                    self.bump();
+                    while let Some(&c) = self.b.get(self.i) {
+                        self.bump();
+                        match c {
+                            b'\\' => self.bump(),
+                            b'"' => break,
+                            _ => {}
+                        }
+                    }
+                    if depth == 0 {
+                        return Some(());
+                    }
+                }
+                b',' | b':' => self.bump(),
+                _ => {
+                    while let Some(&c) = self.b.get(self.i) {
+                        if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
+                            break;
+                        }
+                        self.bump();
+                    }
+                    if depth == 0 {
+                        return Some(());
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Positions (line, column; 1-based) of the wanted paths in `text`.
 pub(crate) fn locate(text: &str, wanted: &HashSet<String>) -> HashMap<String, (u32, u32)> {
     let mut s = Scanner {
@@ -167,7 +221,19 @@ pub(crate) fn locate(text: &str, wanted: &HashSet<String>) -> HashMap<String, (u
     if wanted.contains("") {
         out.insert(String::new(), root);
     }
-    let _ = s.value(&mut Vec::new(), wanted, &mut out, 0);
+    // Every path a wanted one passes through, the root included.
+    let mut prefixes = HashSet::new();
+    for w in wanted {
+        let parts: Vec<&str> = if w.is_empty() {
+            Vec::new()
+        } else {
+            w.split('\u{1}').collect()
+        };
+        for n in 0..=parts.len() {
+            prefixes.insert(parts[..n].join("\u{1}"));
+        }
+    }
+    let _ = s.value(&mut Vec::new(), wanted, &prefixes, &mut out, 0);
     out
 }
 
