@@ -80,7 +80,7 @@ def load_raw(raw_dir, sources):
     """{file name: parsed JSON} for every file of the folder; checks length and sha256."""
     out, problems = {}, []
     for name in sorted(os.listdir(raw_dir)):
-        if not name.endswith(".json"):
+        if not (name.endswith(".json") or name.endswith(".json.prefix")):
             continue
         text = open(os.path.join(raw_dir, name), encoding="utf-8").read()
         src = sources.get(name)
@@ -89,7 +89,11 @@ def load_raw(raw_dir, sources):
                 problems.append(f"{name}: {len(text)} characters, sources.tsv says {src['chars']}")
             if hashlib.sha256(text.encode("utf-8")).hexdigest() != src["sha256"]:
                 problems.append(f"{name}: sha256 differs from sources.tsv")
-        out[name] = json.loads(text)
+        if name.endswith(".prefix"):
+            # the beginning of a file, cut after a top-level member ("...],\n"): close it
+            out[name[:-len(".prefix")]] = json.loads(text.rstrip().rstrip(",") + "\n}")
+        else:
+            out[name] = json.loads(text)
     return out, problems
 
 
@@ -138,11 +142,31 @@ def package_basic(pkg):
     }
 
 
+def unversion(value, counter):
+    """LinuxForHealth made the package's references to its own artefacts version-specific
+    (`...us-core-patient|5.0.1`); HL7's files have the plain canonical. Put it back."""
+    if isinstance(value, dict):
+        return {k: unversion(v, counter) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unversion(v, counter) for v in value]
+    if isinstance(value, str) and value.startswith(CANONICAL + "/") and value.endswith("|5.0.1"):
+        counter[0] += 1
+        return value[:-len("|5.0.1")]
+    return value
+
+
+UNVERSIONED = {}  # SD id -> canonicals un-versioned
+
+
 def trim(r):
     rt = r["resourceType"]
     if rt == "StructureDefinition":
         # US Core profiles and extensions are all constraints: keep both views.
-        return g.trim_sd(r, keep_differential=True)
+        counter = [0]
+        out = unversion(g.trim_sd(r, keep_differential=True), counter)
+        if counter[0]:
+            UNVERSIONED[r["id"]] = counter[0]
+        return out
     if rt in ("ValueSet", "CodeSystem", "SearchParameter", "CapabilityStatement"):
         return g.trim_any(r)
     if rt == "OperationDefinition":
@@ -244,6 +268,7 @@ def main():
 
     stats = analyse(files, index, resources, from_medplum, entries, sources)
     stats.update(raw=len(raw), gz=gz, raw_files=sum(int(s["chars"]) for s in sources.values()))
+    stats["prefixes"] = sorted(stats["prefixes"], key=lambda r: r["file"])
     write_provenance(args.out, stats)
     print(json.dumps({"raw": len(raw), "gz": gz,
                       "counts": dict(collections.Counter(r["resourceType"] for r in entries))}))
@@ -300,7 +325,8 @@ def analyse(files, index, resources, from_medplum, entries, sources):
                 missing=missing, index=index, missing_sd_urls=missing_sd_urls,
                 binding_rows=binding_rows, lfh_ext=lfh_ext, lfh_ibm=lfh_ibm, expansions=expansions,
                 redacted=redacted, versioned_refs=versioned_refs, caps=caps, ig=ig,
-                commits=commits, n_files=len(sources), pkg=files.get("package.json", {}))
+                commits=commits, n_files=len(sources), pkg=files.get("package.json", {}),
+                prefixes=[src for src in sources.values() if src.get("part") == "prefix"])
 
 
 def write_provenance(out, s):
@@ -350,6 +376,10 @@ def write_provenance(out, s):
     if s["missing"]:
         w(f"- **Not fetched** ({len(s['missing'])} files of the package index, so not in the bundle): "
           + ", ".join(f"`{n}`" for n in s["missing"]) + ".")
+    for src in s["prefixes"]:
+        w(f"- partial copy: `{src['file'][:-len('.prefix')]}`, its first {int(src['chars']):,} of "
+          f"{int(src['source_chars']):,} characters (every member before `definition`, which the "
+          "trimmed ImplementationGuide does not keep; `global` would come before it and is absent).")
     if s["ig"]:
         w("- ImplementationGuide `dependsOn`: " + ", ".join(
             f"`{d.get('packageId')}#{d.get('version')}`" for d in s["ig"].get("dependsOn", [])) + ".")
@@ -378,9 +408,13 @@ def write_provenance(out, s):
       "they are a third party's expansion, not US Core's: "
       + ", ".join(f"`{i}`" for i, _ in s["expansions"]) + ".")
     if s["versioned_refs"]:
-        w("- version-qualified canonicals (`...|5.0.1`, CHANGELOG 4.0.0 step \"ensure references "
-          "from the previous package are version-specific\") in: "
-          + ", ".join(f"`{k}` ({v})" for k, v in sorted(s["versioned_refs"].items())) + ".")
+        w("- version-qualified canonicals: LinuxForHealth appended `|5.0.1` to the package's references "
+          "to its own profiles and value sets (`targetProfile`, `profile`, `binding.valueSet`; CHANGELOG "
+          "\"Steps to update\" 3: \"ensure references from the previous package are version-specific\"; "
+          "the StructureDefinitions are at a later commit than the rest). HL7's files have the plain "
+          "canonical, so the bundle has it too (`|5.0.1` removed from US Core canonicals; core ones "
+          "such as `...|4.0.1` are HL7's and stay). Occurrences in the trimmed definitions: "
+          + ", ".join(f"`{k}` ({v})" for k, v in sorted(UNVERSIONED.items())) + ".")
     else:
         w("- no version-qualified US Core canonicals (`...|5.0.1`) in the StructureDefinitions held.")
     w("- CHANGELOG for 5.0.x also lists: `ig-r4.json` modified to remove parameters not valid in R4 "
@@ -398,13 +432,17 @@ def write_provenance(out, s):
         if not rows:
             continue
         ok = [r for r in rows if r[3]]
-        w(f"- {strength}: {len(rows)} distinct ValueSets, {len(ok)} enumerable offline, {len(rows) - len(ok)} not.")
+        lfh = [r for r in ok if r[4] == "expansion" and r[2] == "us-core"]
+        w(f"- {strength}: {len(rows)} distinct ValueSets, {len(ok)} enumerable offline "
+          f"({len(lfh)} of them only through LinuxForHealth's expansion), {len(rows) - len(ok)} not.")
     w("")
     w("| strength | ValueSet | held in | enumerable | why | used by |\n|---|---|---|---|---|---|")
     for strength, url, where, ok, why, users in s["binding_rows"]:
         if strength not in ("required", "extensible"):
             continue
         used = ", ".join(users[:4]) + (f" +{len(users) - 4}" if len(users) > 4 else "")
+        if ok and why == "expansion" and where == "us-core":
+            why = "expansion (LinuxForHealth's)"
         w(f"| {strength} | `{url}` | {where} | {'yes' if ok else 'no'} | {why} | {used} |")
     w("")
     section = "\n".join(L) + "\n"
