@@ -261,6 +261,15 @@ def main():
     resources += from_medplum
 
     entries = [trim(r) for r in resources]
+    # A snapshot we could only partly read and regenerated is not HL7's data: keep the
+    # differential (read from the source) and let the validator generate the snapshot, as it
+    # does for any differential-only profile.
+    partial = {files[name]["url"] for name, src in sources.items()
+               if name in files and files[name].get("resourceType") == "StructureDefinition"
+               and not src.get("verification", "").startswith("read whole")}
+    for e in entries:
+        if e.get("url") in partial and e.get("differential"):
+            e.pop("snapshot", None)
     pkg = files.get("package.json")
     if pkg:
         entries.append(package_basic(pkg))
@@ -352,7 +361,10 @@ def verification_summary(s):
             "differential by `tools/fhir-defs/us-core-fetch/gen.py`, which reproduces the "
             "publisher's output exactly for every wholly read StructureDefinition; each of these "
             "matches the source's total length and every page read. A same-length difference in an "
-            "unread part of those files cannot be excluded.")
+            "unread part of those files cannot be excluded, so **the bundle does not carry those "
+            "filled or regenerated snapshots**: for every StructureDefinition not read whole it keeps "
+            "only the differential (read from the source), and emr-validate generates the snapshot "
+            "at load time, as for any differential-only profile.")
 
 
 def write_provenance(out, s):
