@@ -107,7 +107,9 @@ fn in_slice<'a>(
         .all(|(kind, path)| match kind.as_str() {
             "value" | "pattern" => {
                 let Some((want, fixed)) = expected_at(sd, slice, path) else {
-                    return false;
+                    // The spec lets a required binding tell slices apart too (profiling.html
+                    // #discriminator, `value`): a coded value in the slice's value set matches.
+                    return by_binding(w, sd, slice, path, item);
                 };
                 at_path(item, path).iter().any(|v| {
                     if fixed {
@@ -154,6 +156,44 @@ fn in_slice<'a>(
             }
             _ => false,
         })
+}
+
+/// Whether the value at `path` is in the required value set the slice binds there. A value set
+/// we cannot expand offline matches, rather than raising a false slice error.
+fn by_binding(w: &Walker<'_>, sd: &Structure, slice: &Element, path: &str, item: &Value) -> bool {
+    let el = if path == "$this" {
+        Some(slice)
+    } else {
+        let id = format!("{}.{}", slice.id, path);
+        sd.elements.iter().find(|e| e.id == id)
+    };
+    let Some(b) = el.and_then(|e| e.binding.as_ref()) else {
+        return false;
+    };
+    if b.strength != super::structure::Strength::Required {
+        return false;
+    }
+    let exp = super::terminology::expand(w.defs, &b.value_set);
+    if matches!(&*exp, super::terminology::Expansion::NotEnumerable(_)) {
+        return true;
+    }
+    at_path(item, path).iter().any(|v| {
+        let codings: Vec<&Value> = match v {
+            Value::String(_) => vec![*v],
+            Value::Object(o) if o.contains_key("coding") => o
+                .get("coding")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().collect())
+                .unwrap_or_default(),
+            other => vec![*other],
+        };
+        codings.iter().any(|c| match c {
+            Value::String(code) => exp.contains(None, code) == Some(true),
+            c => c.get("code").and_then(Value::as_str).is_some_and(|code| {
+                exp.contains(c.get("system").and_then(Value::as_str), code) == Some(true)
+            }),
+        })
+    })
 }
 
 /// Whether `item` meets profile `url` with no errors (a trial walk whose findings are dropped).

@@ -54,6 +54,13 @@ pub(crate) fn generate(
             .and_then(Value::as_str)
             .map(|i| rebase(i, &base_type))
             .unwrap_or_else(|| path.clone());
+        // `Observation.valueQuantity` constrains `Observation.value[x]` to Quantity.
+        let id = choice_renamed(&mut els, &id);
+        let path = id
+            .split('.')
+            .map(|seg| seg.split(':').next().unwrap_or(seg))
+            .collect::<Vec<_>>()
+            .join(".");
         let at = match find(&els, &id) {
             Some(i) => i,
             None => materialise(&mut els, &id, &path, d, unfold)?,
@@ -65,6 +72,66 @@ pub(crate) fn generate(
         obj.insert("snapshot".into(), serde_json::json!({ "element": els }));
     }
     Ok(full)
+}
+
+/// Rewrites each segment of `id` that names a choice element by its type (`valueQuantity`) to
+/// the choice element (`value[x]`), narrowing that element to the type, so what follows is
+/// constrained and unfolded inside the type.
+fn choice_renamed(els: &mut [Value], id: &str) -> String {
+    let mut segs = id.split('.');
+    let mut cur = segs.next().unwrap_or_default().to_string();
+    for seg in segs {
+        let (name, slice) = match seg.split_once(':') {
+            Some((n, s)) => (n, Some(s)),
+            None => (seg, None),
+        };
+        let direct = format!("{cur}.{name}");
+        let mut next = direct.clone();
+        if find(els, &direct).is_none() {
+            let choice = els.iter().position(|e| {
+                let eid = id_of(e);
+                eid.strip_prefix(cur.as_str())
+                    .and_then(|r| r.strip_prefix('.'))
+                    .and_then(|r| r.strip_suffix("[x]"))
+                    .is_some_and(|base| {
+                        name.strip_prefix(base).is_some_and(|suffix| {
+                            !suffix.is_empty()
+                                && type_codes(e)
+                                    .iter()
+                                    .any(|t| super::structure::type_suffix_matches(t, suffix))
+                        })
+                    })
+            });
+            if let Some(i) = choice {
+                let eid = id_of(&els[i]).to_string();
+                let base = eid[cur.len() + 1..eid.len() - 3].to_string();
+                let suffix = &name[base.len()..];
+                if let Some(t) = type_codes(&els[i])
+                    .into_iter()
+                    .find(|t| super::structure::type_suffix_matches(t, suffix))
+                {
+                    if let Some(o) = els[i].as_object_mut() {
+                        o.insert("type".into(), serde_json::json!([{ "code": t }]));
+                    }
+                }
+                next = eid;
+            }
+        }
+        cur = match slice {
+            Some(s) => format!("{next}:{s}"),
+            None => next,
+        };
+    }
+    cur
+}
+
+fn type_codes(e: &Value) -> Vec<String> {
+    e.get("type")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("code").and_then(Value::as_str).map(str::to_string))
+        .collect()
 }
 
 fn rebase(path: &str, base_type: &str) -> String {
