@@ -3,7 +3,10 @@
 //! tables, and the trigger event → structure mapping. Every version's file is compiled into the
 //! binary (3.5 MB of JSON in all) and parsed the first time a message of that version is checked.
 
-use std::collections::{HashMap, HashSet};
+// FxHash: every field of every message looks up its segment, type and table by name; SipHash's
+// DoS resistance buys nothing for keys that come from our own definitions.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
+pub(crate) type HashSet<K> = std::collections::HashSet<K, rustc_hash::FxBuildHasher>;
 use std::sync::OnceLock;
 
 use serde::Deserialize;

@@ -5,7 +5,9 @@
 //! (`ConstantValue`) and value sets (`Table`, from the profile's own table library or the
 //! standard's tables).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use super::defs::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -303,7 +305,7 @@ impl Profile {
                 ),
             );
         }
-        let mut xs = HashSet::new();
+        let mut xs = HashSet::default();
         x_names(&self.nodes, &mut xs);
         let idx: Vec<usize> = (0..msg.segments.len())
             .filter(|&i| {
