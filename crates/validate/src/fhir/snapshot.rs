@@ -345,4 +345,38 @@ mod tests {
         assert_eq!(els[7]["patternCodeableConcept"]["text"], "s");
         assert!(els[4].get("slicing").is_some());
     }
+
+    #[test]
+    fn a_choice_constrained_by_its_typed_name_is_narrowed_and_unfolded() {
+        let base = vec![
+            json!({"id": "Observation", "path": "Observation"}),
+            json!({"id": "Observation.value[x]", "path": "Observation.value[x]", "min": 0, "max": "1",
+                   "type": [{"code": "Quantity"}, {"code": "string"}]}),
+        ];
+        let qty = vec![
+            json!({"id": "Quantity", "path": "Quantity"}),
+            json!({"id": "Quantity.value", "path": "Quantity.value", "min": 0, "max": "1"}),
+            json!({"id": "Quantity.code", "path": "Quantity.code", "min": 0, "max": "1"}),
+        ];
+        let sd = json!({"url": "x", "differential": {"element": [
+            {"id": "Observation.valueQuantity", "path": "Observation.valueQuantity", "min": 1},
+            {"id": "Observation.valueQuantity.code", "path": "Observation.valueQuantity.code", "fixedCode": "/min"},
+        ]}});
+        let unfold = |t: &str| (t == "Quantity").then(|| qty.clone());
+        let full = generate(&base, &sd, &unfold).unwrap();
+        let els = full["snapshot"]["element"].as_array().unwrap();
+        let ids: Vec<&str> = els.iter().map(id_of).collect();
+        assert_eq!(
+            ids,
+            [
+                "Observation",
+                "Observation.value[x]",
+                "Observation.value[x].value",
+                "Observation.value[x].code"
+            ]
+        );
+        assert_eq!(els[1]["type"], json!([{"code": "Quantity"}]));
+        assert_eq!(els[1]["min"], 1);
+        assert_eq!(els[3]["fixedCode"], "/min");
+    }
 }
