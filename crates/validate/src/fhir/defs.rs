@@ -8,7 +8,9 @@
 //! rather than turned into Rust source, which would put 10 MB of generated code through rustc on
 //! every clean build, the cost issue 13 is about.
 
-use std::collections::HashMap;
+// FxHash: the walk looks types up by name for every element of every resource; the keys are
+// the definitions' own, so SipHash's resistance to chosen keys buys nothing here.
+type HashMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 use std::io::Read as _;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -78,15 +80,15 @@ impl Definitions {
     pub(crate) fn empty() -> Definitions {
         Definitions {
             structures: Vec::new(),
-            by_url: HashMap::new(),
-            by_type: HashMap::new(),
-            value_sets: HashMap::new(),
-            code_systems: HashMap::new(),
-            questionnaires: HashMap::new(),
-            expansions: Mutex::new(HashMap::new()),
+            by_url: HashMap::default(),
+            by_type: HashMap::default(),
+            value_sets: HashMap::default(),
+            code_systems: HashMap::default(),
+            questionnaires: HashMap::default(),
+            expansions: Mutex::new(HashMap::default()),
             pool: ConstraintPool::default(),
             notes: Vec::new(),
-            raw_added: HashMap::new(),
+            raw_added: HashMap::default(),
         }
     }
 
