@@ -21,10 +21,12 @@ pub struct Split {
 pub fn split_batch(text: &str) -> Split {
     // MLLP framing bytes and byte-order marks (Windows editors write one at the start of a file)
     // are not part of any message.
-    let cleaned: String = text
-        .chars()
-        .filter(|c| !matches!(*c, '\u{0b}' | '\u{1c}' | '\u{feff}'))
-        .collect();
+    const FRAMING: [char; 3] = ['\u{0b}', '\u{1c}', '\u{feff}'];
+    let cleaned: std::borrow::Cow<'_, str> = if text.contains(FRAMING) {
+        text.replace(FRAMING, "").into()
+    } else {
+        text.into()
+    };
     let lines: Vec<&str> = cleaned
         .split(['\r', '\n'])
         .map(str::trim_end)
