@@ -194,6 +194,32 @@ pub struct Table {
     pub name: String,
     pub kind: TableKind,
     pub codes: HashSet<String>,
+    /// The codes as a finding lists them (sorted, the first 12), made once per table.
+    listing: std::sync::OnceLock<String>,
+}
+
+impl Table {
+    pub fn new(name: String, kind: TableKind, codes: HashSet<String>) -> Self {
+        Table {
+            name,
+            kind,
+            codes,
+            listing: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// `A, B, C, ... (40 codes)`: what a finding about a code outside the table shows.
+    pub fn listing(&self) -> &str {
+        self.listing.get_or_init(|| {
+            let mut known: Vec<&str> = self.codes.iter().map(String::as_str).collect();
+            known.sort_unstable();
+            if known.len() <= 12 {
+                known.join(", ")
+            } else {
+                format!("{}, ... ({} codes)", known[..12].join(", "), known.len())
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,14 +381,7 @@ impl From<Raw> for Definitions {
                         "User" => TableKind::User,
                         _ => TableKind::Unknown,
                     };
-                    (
-                        k,
-                        Table {
-                            name: t.n,
-                            kind,
-                            codes: t.v.into_keys().collect(),
-                        },
-                    )
+                    (k, Table::new(t.n, kind, t.v.into_keys().collect()))
                 })
                 .collect(),
         }

@@ -433,13 +433,7 @@ impl FieldChecker<'_> {
             } else {
                 Severity::Warning
             };
-        let mut known: Vec<&str> = t.codes.iter().map(String::as_str).collect();
-        known.sort_unstable();
-        let list = if known.len() <= 12 {
-            known.join(", ")
-        } else {
-            format!("{}, ... ({} codes)", known[..12].join(", "), known.len())
-        };
+        let list = t.listing();
         self.push(
             severity,
             at.field(),
